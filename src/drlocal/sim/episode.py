@@ -1,0 +1,248 @@
+"""Episodes of N cars on one track, with the simapp's step timing and reset rules (contract §1, §3).
+
+Hand-written because it is DeepRacer-specific (simapp `rollout_agent_ctrl.py`, `reset/rules/`).
+Each call to `World.step` is one DeepRacer step for every car:
+
+1. the step counter increments; params are computed from the pose at the *start* of the step
+   combined with the newly commanded action (so off-track is detected one step late);
+2. the first step of an episode is PREPARE: the action is not executed, the car stays at the
+   start pose, the reward is 0.0 and the reward function is not called (it first sees steps == 2);
+3. in RUN the reset rules are evaluated, the reward function is called (also on the terminal
+   step) and the status is the first set flag in the order lap_complete, crashed, off_track,
+   immobilized, time_up, reversed;
+4. cars still running then drive for one camera period (1/15 s of sim time).
+
+Cars whose episode ended are restarted with `World.reset(mask)`; training episodes advance the
+start by `round_robin_advance_dist` of the lap and may alternate the driving direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drlocal.sim import car as carmod
+from drlocal.sim.car import STEP_SECONDS, CarParams, CarState
+from drlocal.sim.params import ParamsBatch, compute_geometry
+from drlocal.sim.reward import RewardFunction, load_reward_function
+from drlocal.tracks.track import Track
+
+# episode_status strings, as in the simtrace (contract §3.1)
+PREPARE = "prepare"
+IN_PROGRESS = "in_progress"
+LAP_COMPLETE = "lap_complete"
+OFF_TRACK = "off_track"
+CRASHED = "crashed"
+IMMOBILIZED = "immobilized"
+REVERSED = "reversed"
+TIME_UP = "time_up"
+#: Labels used in metrics JSON files for each status.
+STATUS_LABELS = {
+    PREPARE: "Prepare", IN_PROGRESS: "In progress", LAP_COMPLETE: "Lap complete", OFF_TRACK: "Off track",
+    CRASHED: "Crashed", IMMOBILIZED: "Immobilized", REVERSED: "Reversed", TIME_UP: "Time Up",
+    "pause": "Pause", "park": "Park",
+}
+MAX_STEPS = 100_000  # simapp hard cap per episode
+
+
+@dataclass(frozen=True)
+class EpisodeOptions:
+    """World options of the simapp that shape episodes (DRfC `DR_*` names in brackets).
+
+    Attributes:
+        training: training episodes advance the start position; evaluation ones don't.
+        change_start_position: round-robin starts [DR_TRAIN_CHANGE_START_POSITION]; None = `training`.
+        round_robin_advance_dist: start advance per training episode, fraction of the lap
+            [DR_TRAIN_ROUND_ROBIN_ADVANCE_DIST].
+        start_position_offset: first start, fraction of the lap [DR_TRAIN_START_POSITION_OFFSET].
+        alternate_driving_direction: flip direction after each training episode
+            [DR_TRAIN_ALTERNATE_DRIVING_DIRECTION].
+        reverse_direction: start in the reversed direction [DR_TRAIN_REVERSE_DIRECTION].
+        number_of_reverse_counts: steps of falling progress before `reversed`.
+        immobilized_steps, immobilized_dist: `immobilized` after this many consecutive steps in
+            which base_link moved at most this far [m].
+    """
+
+    training: bool = True
+    change_start_position: bool | None = None
+    round_robin_advance_dist: float = 0.05
+    start_position_offset: float = 0.0
+    alternate_driving_direction: bool = False
+    reverse_direction: bool = False
+    number_of_reverse_counts: int = 15
+    immobilized_steps: int = 15
+    immobilized_dist: float = 0.0003
+
+    @property
+    def round_robin(self) -> bool:
+        return self.training if self.change_start_position is None else self.change_start_position
+
+
+@dataclass
+class StepResult:
+    """What one `World.step` produced for every car; arrays have shape (N,).
+
+    `geometry` holds the params of the pose at the start of the step (the simtrace row);
+    `params` is the list of per-car params dicts (the reward function's input).
+    """
+
+    reward: np.ndarray
+    done: np.ndarray
+    status: np.ndarray  # object array of episode_status strings
+    steps: np.ndarray  # float step counter used for this step
+    sim_time: np.ndarray  # sim time at the start of the step [s]
+    speed: np.ndarray  # commanded speed [m/s]
+    steering_angle: np.ndarray  # commanded steering [deg]
+    geometry: ParamsBatch
+    params: list[dict] = field(default_factory=list)
+
+    @property
+    def progress(self) -> np.ndarray:
+        return self.geometry.progress
+
+
+class World:
+    """N cars on one track, each running its own sequence of DeepRacer episodes."""
+
+    def __init__(
+        self,
+        track: Track,
+        n_cars: int = 1,
+        reward_function: RewardFunction | None = None,
+        options: EpisodeOptions | None = None,
+        car_params: CarParams | None = None,
+        start_ndist: np.ndarray | float | None = None,
+        dt: float = STEP_SECONDS,
+    ) -> None:
+        self.track = track
+        self.n = int(n_cars)
+        self.reward_function = reward_function or load_reward_function(None)
+        self.options = options or EpisodeOptions()
+        self.car_params = car_params or CarParams()
+        self.dt = float(dt)
+        n = self.n
+        first = self.options.start_position_offset if start_ndist is None else start_ndist
+        self.start_ndist = np.broadcast_to(np.asarray(first, dtype=np.float64) % 1.0, (n,)).copy()
+        self.reverse = np.full(n, bool(self.options.reverse_direction))
+        self.car = CarState.at_rest(np.zeros(n), np.zeros(n), np.zeros(n))
+        self.steps = np.zeros(n)
+        self.sim_time = np.zeros(n)
+        self.prev_progress = np.zeros(n)
+        self.reverse_count = np.zeros(n, dtype=np.int64)
+        self.immobile_count = np.zeros(n, dtype=np.int64)
+        self.prev_xy = np.zeros((n, 2))
+        self.episode = np.full(n, -1, dtype=np.int64)  # 0-based episode counter per car
+        self.needs_advance = np.zeros(n, dtype=bool)
+        self.reset()
+
+    # ----- episode starts -----
+
+    def start_poses(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start poses (xy (k, 2), yaw (k,)) of the selected cars: centre line at start_ndist, heading
+        towards the next waypoint (forward difference), in each car's driving direction."""
+        idx = np.flatnonzero(mask)
+        xy = np.empty((idx.size, 2))
+        yaw = np.empty(idx.size)
+        for direction in (False, True):
+            sel = self.reverse[idx] == direction
+            if sel.any():
+                lines = self.track.lines(direction)
+                xy[sel], yaw[sel] = lines.pose_at(self.start_ndist[idx[sel]] * lines.length)
+        return xy, yaw
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        """Start a new episode for the cars in `mask` (all when None).
+
+        Training episodes after the first advance the start (round robin) and may flip direction,
+        as the simapp does when a training episode ends.
+        """
+        mask = np.ones(self.n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        adv = mask & self.needs_advance
+        if self.options.training and self.options.round_robin:
+            self.start_ndist[adv] = (self.start_ndist[adv] + self.options.round_robin_advance_dist) % 1.0
+        if self.options.training and self.options.alternate_driving_direction:
+            self.reverse[adv] = ~self.reverse[adv]
+        xy, yaw = self.start_poses(mask)
+        bad = ~np.isfinite(xy).all(axis=1) | ~np.isfinite(yaw)
+        if bad.any():  # simapp: NaN/inf start poses fall back to distance 0 on the centre line
+            self.start_ndist[np.flatnonzero(mask)[bad]] = 0.0
+            xy, yaw = self.start_poses(mask)
+        self.car.place(mask, xy[:, 0], xy[:, 1], yaw)
+        self.steps[mask] = 0.0
+        self.sim_time[mask] = 0.0
+        self.prev_progress[mask] = 0.0
+        self.reverse_count[mask] = 0
+        self.immobile_count[mask] = 0
+        self.prev_xy[mask] = xy
+        self.episode[mask] += 1
+        self.needs_advance[mask] = False
+
+    # ----- one step -----
+
+    def geometry(self) -> ParamsBatch:
+        """Params geometry of the current poses (what the next step will judge)."""
+        return compute_geometry(
+            self.track, self.reverse, self.car.x, self.car.y, self.car.yaw, self.start_ndist, self.prev_progress
+        )
+
+    def step(self, speed: np.ndarray, steering_angle: np.ndarray) -> StepResult:
+        """One DeepRacer step for every car with commanded speed [m/s] and steering [deg], each (N,).
+
+        Cars whose episode is done must be `reset` before their next step.
+        """
+        speed = np.broadcast_to(np.asarray(speed, dtype=np.float64), (self.n,))
+        steer = np.broadcast_to(np.asarray(steering_angle, dtype=np.float64), (self.n,))
+        self.steps += 1.0
+        geo = self.geometry()
+        prepare = self.steps == 1.0
+        run = ~prepare
+        opts = self.options
+
+        xy = np.stack([self.car.x, self.car.y], axis=-1)
+        moved = np.linalg.norm(xy - self.prev_xy, axis=1)
+        self.immobile_count = np.where(run & (moved <= opts.immobilized_dist), self.immobile_count + 1, 0)
+        self.reverse_count = np.where(run & (geo.progress < self.prev_progress), self.reverse_count + 1, 0)
+        self.prev_xy = xy
+
+        lap = run & (geo.progress >= 100.0)
+        off = run & geo.is_offtrack
+        immobile = run & (self.immobile_count >= opts.immobilized_steps)
+        reversed_ = run & (self.reverse_count >= opts.number_of_reverse_counts)
+        status = np.full(self.n, IN_PROGRESS, dtype=object)
+        status[prepare] = PREPARE
+        # assign lowest priority first so that higher-priority flags overwrite
+        status[reversed_] = REVERSED
+        status[immobile] = IMMOBILIZED
+        status[off] = OFF_TRACK
+        status[lap] = LAP_COMPLETE
+        done = lap | off | immobile | reversed_ | (self.steps >= MAX_STEPS)
+
+        reward = np.zeros(self.n)
+        params = [
+            geo.params_dict(
+                i, speed=speed[i], steering_angle=steer[i], steps=self.steps[i], sim_time=self.sim_time[i]
+            )
+            for i in range(self.n)
+        ]
+        for i in np.flatnonzero(run):
+            reward[i] = self.reward_function(params[i])  # user code: one call per car
+        result = StepResult(
+            reward=reward, done=done, status=status, steps=self.steps.copy(), sim_time=self.sim_time.copy(),
+            speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params,
+        )
+        self.prev_progress = np.where(geo.progress == 100.0, 0.0, geo.progress)
+
+        # physics: running cars drive, PREPARE cars are held at the start pose, done cars stop
+        drive = run & ~done
+        if drive.any():
+            moved_state = carmod.step(self.car, speed, steer, self.car_params, self.dt)
+            for name in vars(self.car):
+                cur, new = getattr(self.car, name), getattr(moved_state, name)
+                if isinstance(cur, np.ndarray) and cur.shape[:1] == (self.n,):
+                    cur[drive] = new[drive]
+        self.sim_time += self.dt
+        self.needs_advance |= done & self.options.training
+        return result

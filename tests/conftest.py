@@ -1,0 +1,51 @@
+"""Shared fixtures: synthetic tracks with hand-computable geometry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drlocal.tracks.track import Track
+
+DATA = Path(__file__).parent / "data"
+
+
+def circle_route(radius: float = 2.0, half_width: float = 0.3, segments: int = 72, ccw: bool = True) -> np.ndarray:
+    """A circular loop: centre radius `radius`, borders ±half_width, (segments+1, 6), closed."""
+    theta = np.linspace(0.0, 2 * np.pi, segments + 1)
+    theta[-1] = 0.0
+    if not ccw:
+        theta = -theta
+    ring = lambda r: np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)  # noqa: E731
+    return np.hstack([ring(radius), ring(radius - half_width), ring(radius + half_width)])
+
+
+def rectangle_route(duplicate_at: int | None = None) -> np.ndarray:
+    """A 4 m x 2 m rectangular loop driven CCW, waypoints every 0.5 m, track width 0.6 m."""
+    pts = []
+    for a, b in [((0, 0), (4, 0)), ((4, 0), (4, 2)), ((4, 2), (0, 2)), ((0, 2), (0, 0))]:
+        n = int(round(np.hypot(b[0] - a[0], b[1] - a[1]) / 0.5))
+        for k in range(n):
+            pts.append((a[0] + (b[0] - a[0]) * k / n, a[1] + (b[1] - a[1]) * k / n))
+    pts.append(pts[0])
+    c = np.array(pts, dtype=float)
+    centre = np.array([2.0, 1.0])
+    # Inner/outer borders: scale towards/away from the centre so each side moves by 0.3 m.
+    inner = centre + (c - centre) * np.array([1.7 / 2.0, 0.7 / 1.0])
+    outer = centre + (c - centre) * np.array([2.3 / 2.0, 1.3 / 1.0])
+    route = np.hstack([c, inner, outer])
+    if duplicate_at is not None:
+        route = np.insert(route, duplicate_at, route[duplicate_at], axis=0)
+    return route
+
+
+@pytest.fixture
+def circle() -> Track:
+    return Track.from_array("circle", circle_route())
+
+
+@pytest.fixture
+def rectangle() -> Track:
+    return Track.from_array("rectangle", rectangle_route())
