@@ -26,7 +26,7 @@ def rectangle_route(duplicate_at: int | None = None) -> np.ndarray:
     """A 4 m x 2 m rectangular loop driven CCW, waypoints every 0.5 m, track width 0.6 m."""
     pts = []
     for a, b in [((0, 0), (4, 0)), ((4, 0), (4, 2)), ((4, 2), (0, 2)), ((0, 2), (0, 0))]:
-        n = int(round(np.hypot(b[0] - a[0], b[1] - a[1]) / 0.5))
+        n = round(float(np.hypot(b[0] - a[0], b[1] - a[1])) / 0.5)
         for k in range(n):
             pts.append((a[0] + (b[0] - a[0]) * k / n, a[1] + (b[1] - a[1]) * k / n))
     pts.append(pts[0])

@@ -132,7 +132,7 @@ def step(
     state: CarState,
     speed_cmd: np.ndarray,
     steer_cmd_deg: np.ndarray,
-    params: CarParams = CarParams(),  # noqa: B008 - frozen dataclass, safe default
+    params: CarParams = CarParams(),
     dt: float | np.ndarray = STEP_SECONDS,
 ) -> CarState:
     """Advance every car by `dt` seconds under commanded speed [m/s] and steering [deg], each (N,).

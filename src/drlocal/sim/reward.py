@@ -46,7 +46,7 @@ def _summarise_params(params: dict[str, Any]) -> str:
     for k in keys:
         if k in params:
             v = params[k]
-            parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+            parts.append(f"{k}={round(v, 4)}" if isinstance(v, float) else f"{k}={v}")
     return ", ".join(parts)
 
 
