@@ -14,12 +14,11 @@ class DrlocalError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        base = super().__str__()
+        base = Exception.__str__(self)  # not KeyError's quoting, for subclasses that mix it in
         return f"{base}\n  fix: {self.hint}" if self.hint else base
 
 
 class UnknownTrackError(DrlocalError, KeyError):
     """A track name that is neither bundled nor a path to an existing `.npy` route file."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return DrlocalError.__str__(self)
+    __str__ = DrlocalError.__str__  # KeyError would quote the message

@@ -1,0 +1,1 @@
+"""Tools that look at a reward function, a run or a model from the outside."""
