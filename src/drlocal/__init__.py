@@ -6,6 +6,7 @@ Public entry points:
     load_reward_function(path) -> callable
 """
 
+from drlocal import env as _env  # noqa: F401  (registers the Gymnasium id drlocal/DeepRacer-v0)
 from drlocal.errors import DrlocalError, UnknownTrackError
 from drlocal.sim.params import reward_params
 from drlocal.sim.reward import RewardFunctionError, load_reward_function

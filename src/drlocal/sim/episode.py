@@ -96,6 +96,7 @@ class StepResult:
     steering_angle: np.ndarray  # commanded steering [deg]
     geometry: ParamsBatch
     params: list[dict] = field(default_factory=list)
+    truncated: np.ndarray | None = None  # episodes cut by the 100000-step cap (not a DeepRacer status)
 
     @property
     def progress(self) -> np.ndarray:
@@ -114,6 +115,7 @@ class World:
         car_params: CarParams | None = None,
         start_ndist: np.ndarray | float | None = None,
         dt: float = STEP_SECONDS,
+        advance_stride: int = 1,
     ) -> None:
         self.track = track
         self.n = int(n_cars)
@@ -121,6 +123,9 @@ class World:
         self.options = options or EpisodeOptions()
         self.car_params = car_params or CarParams()
         self.dt = float(dt)
+        # Parallel cars play consecutive episodes of one DeepRacer worker: car i starts at
+        # offset + i·advance and, with stride N, its j-th episode starts where episode i + jN would.
+        self.advance_stride = int(advance_stride)
         n = self.n
         first = self.options.start_position_offset if start_ndist is None else start_ndist
         self.start_ndist = np.broadcast_to(np.asarray(first, dtype=np.float64) % 1.0, (n,)).copy()
@@ -162,7 +167,8 @@ class World:
             return
         adv = mask & self.needs_advance
         if self.options.training and self.options.round_robin:
-            self.start_ndist[adv] = (self.start_ndist[adv] + self.options.round_robin_advance_dist) % 1.0
+            step = self.options.round_robin_advance_dist * self.advance_stride
+            self.start_ndist[adv] = (self.start_ndist[adv] + step) % 1.0
         if self.options.training and self.options.alternate_driving_direction:
             self.reverse[adv] = ~self.reverse[adv]
         xy, yaw = self.start_poses(mask)
@@ -188,24 +194,28 @@ class World:
             self.track, self.reverse, self.car.x, self.car.y, self.car.yaw, self.start_ndist, self.prev_progress
         )
 
-    def step(self, speed: np.ndarray, steering_angle: np.ndarray) -> StepResult:
+    def step(self, speed: np.ndarray, steering_angle: np.ndarray, active: np.ndarray | None = None) -> StepResult:
         """One DeepRacer step for every car with commanded speed [m/s] and steering [deg], each (N,).
 
-        Cars whose episode is done must be `reset` before their next step.
+        Cars whose episode is done must be `reset` before their next step. Cars outside the
+        optional `active` mask (N,) are left untouched (no step, reward 0, status of their last step).
         """
         speed = np.broadcast_to(np.asarray(speed, dtype=np.float64), (self.n,))
         steer = np.broadcast_to(np.asarray(steering_angle, dtype=np.float64), (self.n,))
-        self.steps += 1.0
+        act = np.ones(self.n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        self.steps[act] += 1.0
         geo = self.geometry()
-        prepare = self.steps == 1.0
-        run = ~prepare
+        prepare = act & (self.steps == 1.0)
+        run = act & (self.steps > 1.0)
         opts = self.options
 
         xy = np.stack([self.car.x, self.car.y], axis=-1)
         moved = np.linalg.norm(xy - self.prev_xy, axis=1)
-        self.immobile_count = np.where(run & (moved <= opts.immobilized_dist), self.immobile_count + 1, 0)
-        self.reverse_count = np.where(run & (geo.progress < self.prev_progress), self.reverse_count + 1, 0)
-        self.prev_xy = xy
+        immobile = np.where(run & (moved <= opts.immobilized_dist), self.immobile_count + 1, 0)
+        falling = np.where(run & (geo.progress < self.prev_progress), self.reverse_count + 1, 0)
+        self.immobile_count = np.where(act, immobile, self.immobile_count)
+        self.reverse_count = np.where(act, falling, self.reverse_count)
+        self.prev_xy = np.where(act[:, None], xy, self.prev_xy)
 
         lap = run & (geo.progress >= 100.0)
         off = run & geo.is_offtrack
@@ -218,7 +228,8 @@ class World:
         status[immobile] = IMMOBILIZED
         status[off] = OFF_TRACK
         status[lap] = LAP_COMPLETE
-        done = lap | off | immobile | reversed_ | (self.steps >= MAX_STEPS)
+        truncated = run & (self.steps >= MAX_STEPS) & ~(lap | off | immobile | reversed_)
+        done = lap | off | immobile | reversed_ | truncated
 
         reward = np.zeros(self.n)
         params = [
@@ -231,9 +242,10 @@ class World:
             reward[i] = self.reward_function(params[i])  # user code: one call per car
         result = StepResult(
             reward=reward, done=done, status=status, steps=self.steps.copy(), sim_time=self.sim_time.copy(),
-            speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params,
+            speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params, truncated=truncated,
         )
-        self.prev_progress = np.where(geo.progress == 100.0, 0.0, geo.progress)
+        new_prev = np.where(geo.progress == 100.0, 0.0, geo.progress)
+        self.prev_progress = np.where(act, new_prev, self.prev_progress)
 
         # physics: running cars drive, PREPARE cars are held at the start pose, done cars stop
         drive = run & ~done
@@ -243,6 +255,6 @@ class World:
                 cur, new = getattr(self.car, name), getattr(moved_state, name)
                 if isinstance(cur, np.ndarray) and cur.shape[:1] == (self.n,):
                     cur[drive] = new[drive]
-        self.sim_time += self.dt
+        self.sim_time[act] += self.dt
         self.needs_advance |= done & self.options.training
         return result

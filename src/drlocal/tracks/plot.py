@@ -5,11 +5,11 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
 
-from drlocal.tracks.track import Track  # noqa: E402
+from drlocal.tracks.track import Track
 
 
 def draw_track(ax: Axes, track: Track, *, reverse: bool = False, label_every: int = 0) -> None:
