@@ -46,10 +46,10 @@ def test_rotation_and_own_box_exclusion() -> None:
 def test_walls_of_generated_track_and_range_limit() -> None:
     walls = wall_segments("reinvent_base")
     assert walls.shape == (4, 4)
-    l = Lidar(rectangle_segments([-20, -20, 20, 20]))
-    assert np.isinf(l.scan(np.zeros(1), np.zeros(1), np.zeros(1))[0]).all()  # 20 m > 12 m range
-    l = Lidar(rectangle_segments([-2, -2, 2, 2]))
-    r = l.scan(np.zeros(2), np.zeros(2), np.zeros(2), rng=np.random.default_rng(0))
+    sensor = Lidar(rectangle_segments([-20, -20, 20, 20]))
+    assert np.isinf(sensor.scan(np.zeros(1), np.zeros(1), np.zeros(1))[0]).all()  # 20 m > 12 m range
+    sensor = Lidar(rectangle_segments([-2, -2, 2, 2]))
+    r = sensor.scan(np.zeros(2), np.zeros(2), np.zeros(2), rng=np.random.default_rng(0))
     straight_back = (2.0 + lidar.LASER_OFFSET_X) / np.abs(np.cos(lidar.RAY_ANGLES[31] - np.pi))
     assert r[:, 31] == pytest.approx(straight_back, abs=0.05)  # σ = 0.01 noise
     assert r[0, 31] != r[1, 31]
@@ -60,8 +60,9 @@ def test_filters() -> None:
     ranges[0, 0:8] = 0.3  # sector 0: close
     ranges[0, 8:16] = 0.7  # sector 1: within 2 m
     ranges[0, 16] = 0.1  # sector 2: one very close ray
-    l = lidar.lidar_obs(ranges)
-    assert l.dtype == np.float32 and l[0, 0] == pytest.approx(0.3) and l[0, 20] == 1.0 and l[0, 16] == 0.15
+    flat = lidar.lidar_obs(ranges)
+    assert flat.dtype == np.float32 and flat[0, 0] == pytest.approx(0.3)
+    assert flat[0, 20] == 1.0 and flat[0, 16] == 0.15
     s = lidar.sector_lidar_obs(ranges)
     assert s.tolist() == [[1, 0, 1, 0, 0, 0, 0, 0]]
     d = lidar.discretized_sector_lidar_obs(ranges, 8, 8, 2.0).reshape(8, 8)
