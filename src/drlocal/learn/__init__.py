@@ -1,0 +1,1 @@
+"""Learning: the DeepRacer networks, Clipped PPO and SAC, and the iteration loop."""

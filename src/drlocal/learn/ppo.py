@@ -1,0 +1,189 @@
+"""Clipped PPO exactly as DeepRacer's RL-Coach runs it (contract §8.2).
+
+Hand-written rather than taken from Stable-Baselines3 because DeepRacer's semantics differ from
+every library default: an iteration is a set of whole episodes, advantages are standardised
+over the whole iteration, the bootstrap value is zero at every episode end (also for episodes
+cut by the step cap), the value and policy live in two separate towers trained by one Adam
+step per minibatch, the batch shrinks to a power of two for tiny iterations and the minibatch
+remainder is dropped. The later data-parallel scale-out also needs a loop we own. Everything
+generic (distributions, Adam, autocast) is torch.
+
+Per iteration:
+1. V(s) for every transition from the value tower; per episode GAE(γ, λ = 0.95) with V = 0
+   after the last transition; value targets = advantage + V(s).
+2. Advantages standardised: (A − mean) / (std + 1e-8) (population std).
+3. For `num_epochs` epochs: reshuffle, floor(N / batch) minibatches of the loss
+   value_loss + surrogate − β·entropy, surrogate = −mean(min(r·A, clip(r, 0.8, 1.2)·A)),
+   r = exp(log π − log π_old) with π_old the policy before this iteration's first step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from drlocal.learn.networks import PPOActorCritic
+
+GAE_LAMBDA = 0.95
+CLIP_EPSILON = 0.2
+ADV_EPS = 1e-8
+
+
+def compute_gae(
+    rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, gamma: float, lam: float = GAE_LAMBDA
+) -> tuple[np.ndarray, np.ndarray]:
+    """GAE advantages and value targets for transitions stored episode after episode.
+
+    Args:
+        rewards, values: (T,) per transition.
+        episode_ends: (T,) bool, True on the last transition of each episode (bootstrap V = 0 after it).
+        gamma, lam: discount and GAE λ.
+
+    Returns:
+        (advantages (T,), value_targets (T,) = advantages + values).
+    """
+    t_len = rewards.shape[0]
+    adv = np.zeros(t_len, dtype=np.float64)
+    last = 0.0
+    for t in range(t_len - 1, -1, -1):
+        if episode_ends[t]:
+            next_value, last = 0.0, 0.0
+        else:
+            next_value = values[t + 1]
+        delta = rewards[t] + gamma * next_value - values[t]
+        last = delta + gamma * lam * last
+        adv[t] = last
+    return adv, adv + values
+
+
+def standardize(adv: np.ndarray) -> np.ndarray:
+    """Iteration-wide advantage standardisation (population std, ε = 1e-8)."""
+    return (adv - adv.mean()) / (adv.std() + ADV_EPS)
+
+
+def effective_batch_size(n: int, batch_size: int) -> int:
+    """Coach shrinks the minibatch to the largest power of two ≤ n when n ≤ batch_size."""
+    if n > batch_size:
+        return batch_size
+    return 1 << (max(n, 1).bit_length() - 1)
+
+
+def value_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str) -> torch.Tensor:
+    """'mean squared error' or 'huber' (TF default δ = 1)."""
+    if loss_type.startswith("huber"):
+        return F.huber_loss(pred, target, delta=1.0)
+    return F.mse_loss(pred, target)
+
+
+def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip: float = CLIP_EPSILON):
+    """−mean(min(r·A, clip(r, 1−ε, 1+ε)·A)) and the ratios r."""
+    ratio = torch.exp(logp - old_logp)
+    surr = torch.minimum(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
+    return -surr.mean(), ratio
+
+
+@dataclass
+class PPOConfig:
+    """The hyperparameters.json keys PPO uses."""
+
+    lr: float = 3e-4
+    num_epochs: int = 5
+    batch_size: int = 64
+    beta_entropy: float = 0.01
+    discount_factor: float = 0.99
+    loss_type: str = "huber"
+
+
+@dataclass
+class UpdateStats:
+    policy_loss: float
+    value_loss: float
+    entropy: float
+    first_epoch_ratio_dev: float  # max |r − 1| on the first minibatch (≈ 0 when rollout and learner agree)
+    minibatches: int
+    samples: int
+
+
+def to_tensors(obs: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
+
+
+class PPOLearner:
+    """Owns the actor-critic and its Adam optimiser; `update()` runs one DeepRacer training step."""
+
+    def __init__(self, model: PPOActorCritic, config: PPOConfig, device: torch.device | None = None) -> None:
+        self.device = device or next(model.parameters()).device
+        self.model = model.to(self.device)
+        self.config = config
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-5)
+
+    @torch.no_grad()
+    def _batched(self, fn, obs: dict[str, torch.Tensor], chunk: int = 512) -> torch.Tensor:
+        n = next(iter(obs.values())).shape[0]
+        return torch.cat([fn({k: v[i : i + chunk] for k, v in obs.items()}) for i in range(0, n, chunk)])
+
+    def update(
+        self,
+        obs: dict[str, np.ndarray],
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        episode_ends: np.ndarray,
+        generator: torch.Generator | None = None,
+    ) -> UpdateStats:
+        """One PPO training step on an iteration's transitions (stored episode after episode)."""
+        cfg = self.config
+        m = self.model
+        obs_t = to_tensors(obs, self.device)
+        act_t = torch.as_tensor(actions, device=self.device)
+        m.eval()
+        values = self._batched(m.value, obs_t).double().cpu().numpy()
+        adv, targets = compute_gae(rewards.astype(np.float64), values, episode_ends, cfg.discount_factor)
+        adv = standardize(adv)
+        old_logp = self._old_logp(obs_t, act_t)  # π_old: the policy before this iteration's first step
+        adv_t = torch.as_tensor(adv, dtype=torch.float32, device=self.device)
+        tgt_t = torch.as_tensor(targets, dtype=torch.float32, device=self.device)
+        n = adv.shape[0]
+        bs = effective_batch_size(n, cfg.batch_size)
+        m.train()
+        pl = vl = ent = 0.0
+        count = 0
+        first_dev = 0.0
+        for epoch in range(cfg.num_epochs):
+            perm = torch.randperm(n, generator=generator).to(self.device)
+            for b in range(n // bs):  # the remainder minibatch is dropped
+                idx = perm[b * bs : (b + 1) * bs]
+                mb = {k: v[idx] for k, v in obs_t.items()}
+                dist = m.distribution(mb)
+                logp = dist.log_prob(act_t[idx])
+                surr, ratio = clipped_surrogate(logp, old_logp[idx], adv_t[idx])
+                v_loss = value_loss(m.value(mb), tgt_t[idx], cfg.loss_type)
+                entropy = dist.entropy().mean()
+                loss = v_loss + surr - cfg.beta_entropy * entropy
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                if epoch == 0 and b == 0:
+                    first_dev = float((ratio.detach() - 1.0).abs().max())
+                pl += float(surr)
+                vl += float(v_loss)
+                ent += float(entropy)
+                count += 1
+        c = max(count, 1)
+        return UpdateStats(pl / c, vl / c, ent / c, first_dev, count, n)
+
+    @torch.no_grad()
+    def _old_logp(self, obs_t: dict[str, torch.Tensor], act_t: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+        n = act_t.shape[0]
+        out = []
+        for i in range(0, n, chunk):
+            o = {k: v[i : i + chunk] for k, v in obs_t.items()}
+            out.append(self.model.distribution(o).log_prob(act_t[i : i + chunk]))
+        return torch.cat(out)
+
+
+def count_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
