@@ -168,9 +168,9 @@ class PPOLearner:
                 self.optimizer.step()
                 if epoch == 0 and b == 0:
                     first_dev = float((ratio.detach() - 1.0).abs().max())
-                pl += float(surr)
-                vl += float(v_loss)
-                ent += float(entropy)
+                pl += float(surr.detach())
+                vl += float(v_loss.detach())
+                ent += float(entropy.detach())
                 count += 1
         c = max(count, 1)
         return UpdateStats(pl / c, vl / c, ent / c, first_dev, count, n)
