@@ -109,7 +109,7 @@ def test_continuous_head() -> None:
     torch.manual_seed(0)
     m = PPOActorCritic({"LIDAR": 64}, "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", 2, True)
     obs = {"LIDAR": torch.zeros(3, 64)}
-    mean = m.policy_output(obs)
+    mean = m.policy_output(obs).detach()
     assert mean.shape == (3, 2) and float(mean.abs().max()) < 0.2  # std 0.01 init keeps the mean near 0
     d = m.distribution(obs)
     assert torch.allclose(d.stddev, torch.ones(3, 2))  # log σ starts at 0
