@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from shapely.geometry import Point
 
 from drlocal.sim import car as carmod
 from drlocal.sim.car import STEP_SECONDS, CarParams, CarState
@@ -62,6 +63,10 @@ class EpisodeOptions:
         number_of_reverse_counts: steps of falling progress before `reversed`.
         immobilized_steps, immobilized_dist: `immobilized` after this many consecutive steps in
             which base_link moved at most this far [m].
+        continuous, number_of_trials: evaluation: keep driving after a lap until this many laps.
+        number_of_resets: off-track / reversed / immobilized events that re-place the car instead
+            of ending the episode (training: 0) [DR_EVAL_MAX_RESETS].
+        off_track_penalty, collision_penalty: pause after a reset [s] [DR_EVAL_*_PENALTY].
     """
 
     training: bool = True
@@ -73,6 +78,11 @@ class EpisodeOptions:
     number_of_reverse_counts: int = 15
     immobilized_steps: int = 15
     immobilized_dist: float = 0.0003
+    continuous: bool = False
+    number_of_trials: int = 1
+    number_of_resets: int = 0
+    off_track_penalty: float = 0.0
+    collision_penalty: float = 0.0
 
     @property
     def round_robin(self) -> bool:
@@ -97,6 +107,9 @@ class StepResult:
     geometry: ParamsBatch
     params: list[dict] = field(default_factory=list)
     truncated: np.ndarray | None = None  # episodes cut by the 100000-step cap (not a DeepRacer status)
+    pause_duration: np.ndarray | None = None  # pause left after this step [s]
+    reset: np.ndarray | None = None  # cars re-placed (reset) at this step
+    laps: np.ndarray | None = None  # laps completed so far in the episode
 
     @property
     def progress(self) -> np.ndarray:
@@ -139,6 +152,9 @@ class World:
         self.prev_xy = np.zeros((n, 2))
         self.episode = np.full(n, -1, dtype=np.int64)  # 0-based episode counter per car
         self.needs_advance = np.zeros(n, dtype=bool)
+        self.pause_left = np.zeros(n)  # remaining pause after a reset [s]
+        self.resets = np.zeros(n, dtype=np.int64)  # resets used this episode
+        self.laps = np.zeros(n, dtype=np.int64)  # laps completed this episode
         self.reset()
 
     # ----- episode starts -----
@@ -185,6 +201,9 @@ class World:
         self.prev_xy[mask] = xy
         self.episode[mask] += 1
         self.needs_advance[mask] = False
+        self.pause_left[mask] = 0.0
+        self.resets[mask] = 0
+        self.laps[mask] = 0
 
     # ----- one step -----
 
@@ -205,11 +224,13 @@ class World:
         act = np.ones(self.n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         self.steps[act] += 1.0
         geo = self.geometry()
+        paused = act & (self.pause_left > 0.0)
         prepare = act & (self.steps == 1.0)
-        run = act & (self.steps > 1.0)
+        run = act & (self.steps > 1.0) & ~paused
         opts = self.options
 
         xy = np.stack([self.car.x, self.car.y], axis=-1)
+        last_xy = self.prev_xy.copy()
         moved = np.linalg.norm(xy - self.prev_xy, axis=1)
         immobile = np.where(run & (moved <= opts.immobilized_dist), self.immobile_count + 1, 0)
         falling = np.where(run & (geo.progress < self.prev_progress), self.reverse_count + 1, 0)
@@ -223,13 +244,18 @@ class World:
         reversed_ = run & (self.reverse_count >= opts.number_of_reverse_counts)
         status = np.full(self.n, IN_PROGRESS, dtype=object)
         status[prepare] = PREPARE
+        status[paused] = "pause"
         # assign lowest priority first so that higher-priority flags overwrite
         status[reversed_] = REVERSED
         status[immobile] = IMMOBILIZED
         status[off] = OFF_TRACK
         status[lap] = LAP_COMPLETE
-        truncated = run & (self.steps >= MAX_STEPS) & ~(lap | off | immobile | reversed_)
-        done = lap | off | immobile | reversed_ | truncated
+        terminal = (off | immobile | reversed_) & ~lap
+        self.laps[lap] += 1
+        lap_done = lap & (~np.bool_(opts.continuous) | (self.laps >= opts.number_of_trials))
+        pause_now = terminal & (self.resets < opts.number_of_resets)
+        truncated = run & (self.steps >= MAX_STEPS) & ~(lap_done | terminal)
+        done = lap_done | (terminal & ~pause_now) | truncated
 
         reward = np.zeros(self.n)
         params = [
@@ -240,15 +266,24 @@ class World:
         ]
         for i in np.flatnonzero(run):
             reward[i] = self.reward_function(params[i])  # user code: one call per car
-        result = StepResult(
-            reward=reward, done=done, status=status, steps=self.steps.copy(), sim_time=self.sim_time.copy(),
-            speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params, truncated=truncated,
-        )
+        prev_before = self.prev_progress.copy()
         new_prev = np.where(geo.progress == 100.0, 0.0, geo.progress)
         self.prev_progress = np.where(act, new_prev, self.prev_progress)
 
-        # physics: running cars drive, PREPARE cars are held at the start pose, done cars stop
-        drive = run & ~done
+        if pause_now.any():
+            self._replace_after_reset(pause_now, prev_before, last_xy)
+            penalty = np.where(immobile, 0.0, opts.off_track_penalty)
+            self.pause_left[pause_now] = penalty[pause_now]
+            self.resets[pause_now] += 1
+        self.pause_left[paused] = np.maximum(self.pause_left[paused] - self.dt, 0.0)
+        result = StepResult(
+            reward=reward, done=done, status=status, steps=self.steps.copy(), sim_time=self.sim_time.copy(),
+            speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params, truncated=truncated,
+            pause_duration=self.pause_left.copy(), reset=pause_now, laps=self.laps.copy(),
+        )
+
+        # physics: running cars drive; PREPARE, paused, re-placed and finished cars are held
+        drive = run & ~done & ~pause_now
         if drive.any():
             moved_state = carmod.step(self.car, speed, steer, self.car_params, self.dt)
             for name in vars(self.car):
@@ -258,3 +293,27 @@ class World:
         self.sim_time[act] += self.dt
         self.needs_advance |= done & self.options.training
         return result
+
+    def _replace_after_reset(self, mask: np.ndarray, prev_progress: np.ndarray, last_xy: np.ndarray) -> None:
+        """Re-place cars after an off-track/reversed/immobilized reset (simapp `_get_car_reset_model_state`):
+        at the previous step's progress along the centre line, on the inner or outer lane whichever
+        is closer to the previous step's pose, heading along that lane, at rest."""
+        for i in np.flatnonzero(mask):
+            lines = self.track.lines(bool(self.reverse[i]))
+            dist = ((self.start_ndist[i] + prev_progress[i] / 100.0) % 1.0) * lines.length
+            centre = lines.interpolate(np.array([dist]))
+            best = None
+            for lane in ("inner_lane", "outer_lane"):
+                lane_line = lines._line(lane)
+                d = float(lane_line.project(Point(float(centre[0, 0]), float(centre[0, 1]))))
+                xy, yaw = lines.pose_at(np.array([d]), line=lane)
+                gap = float(np.hypot(*(xy[0] - last_xy[i])))
+                if best is None or gap < best[0]:
+                    best = (gap, xy[0], yaw[0])
+            assert best is not None
+            m = np.zeros(self.n, dtype=bool)
+            m[i] = True
+            self.car.place(m, best[1][0], best[1][1], best[2])
+            self.prev_xy[i] = best[1]
+            self.reverse_count[i] = 0
+            self.immobile_count[i] = 0

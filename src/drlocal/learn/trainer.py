@@ -1,0 +1,433 @@
+"""DeepRacer's training loop: iterations of parallel episodes, evaluation, best-model choice (contract §8.3).
+
+One iteration:
+1. `num_episodes_between_training` cars each drive one training episode in parallel, with
+   round-robin starts (car i of iteration k starts at offset + (k·E + i)·advance), exactly the
+   starts one DeepRacer worker would use for those episodes. Every step of every car is one
+   batched policy forward pass; the simtrace gets one row per car-step, TrainingMetrics one
+   entry per episode.
+2. `DR_TRAIN_MIN_EVAL_TRIALS` greedy evaluation episodes of the same weights (never trained on)
+   give the checkpoint's score by `DR_TRAIN_BEST_MODEL_METRIC`. DeepRacer repeats them from one
+   start; with deterministic physics that would replay one episode, so drlocal spreads their
+   starts evenly around the lap.
+3. Transitions beyond the per-iteration step cap are dropped, PPO trains once, and checkpoint
+   k+1 is written (with `deepracer_checkpoints.json` and `.coach_checkpoint`).
+
+Stops after ceil(term_cond_max_episodes / episodes per iteration) iterations (the rollout
+worker's rule), at the time budget, or on Ctrl-C (the last finished iteration is kept).
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+
+from drlocal.config.workdir import Job
+from drlocal.env.vector_env import DeepRacerVectorEnv
+from drlocal.learn.agent import Actor, as_obs_dict, pick_device
+from drlocal.learn.networks import PPOActorCritic
+from drlocal.learn.ppo import PPOConfig, PPOLearner
+from drlocal.sim.episode import LAP_COMPLETE, EpisodeOptions, World
+from drlocal.sim.reward import load_reward_function
+from drlocal.store.local import CheckpointName, ModelStore, atomic_write_json, atomic_write_text
+from drlocal.store.logs import SimtraceWriter, TrainingMetrics, simtrace_row
+from drlocal.tracks import load_track
+
+FORMAT = "drlocal-ppo-1"
+NO_LAP_MS = 999999  # DeepRacer's laptime for an episode without a lap
+
+
+def step_cap(network: str, override: int | None) -> int:
+    """Per-iteration transition cap: 10000 for SHALLOW, 3000 otherwise (MAX_MEMORY_STEPS overrides)."""
+    if override:
+        return override
+    return 10000 if network == "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW" else 3000
+
+
+def sensor_sizes(job: Job) -> dict[str, int]:
+    cfg = job.metadata.lidar_config
+    sizes = {"LIDAR": 64, "SECTOR_LIDAR": cfg.num_sectors,
+             "DISCRETIZED_SECTOR_LIDAR": cfg.num_sectors * cfg.num_values_per_sector}
+    return {s: sizes.get(s, 0) for s in job.metadata.sensor}
+
+
+def build_model(job: Job) -> PPOActorCritic:
+    md = job.metadata
+    n_actions = 2 if md.is_continuous else len(md.action_space)  # type: ignore[arg-type]
+    return PPOActorCritic(sensor_sizes(job), md.neural_network, n_actions, md.is_continuous)
+
+
+@dataclass
+class IterationReport:
+    """What the progress display shows after each iteration."""
+
+    iteration: int
+    iterations_total: int
+    episodes: int
+    mean_reward: float
+    mean_progress: float
+    laps: int
+    eval_progress: float
+    eval_metric: float
+    best_metric: float | None
+    best_checkpoint: str | None
+    env_steps: int
+    steps_per_s: float
+    elapsed_s: float
+    eta_s: float
+    time_shares: dict[str, float]
+    peak_memory_mb: float
+    ratio_dev: float
+
+
+@dataclass
+class TrainerState:
+    """Everything needed to resume exactly: saved inside every checkpoint."""
+
+    iteration: int = 0  # iterations completed (= simtrace files written)
+    episodes: int = 0  # training episodes completed
+    env_steps: int = 0  # training transitions collected
+    clock: float = 0.0  # sim time [s]
+    best: dict[str, Any] | None = None
+    checkpoint: int = 0
+    start_ndist: list[float] = field(default_factory=list)
+    reverse: list[bool] = field(default_factory=list)
+    actor_steps: int = 0
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Trainer:
+    """Trains the job's model into its model prefix folder."""
+
+    def __init__(
+        self,
+        job: Job,
+        *,
+        minutes: float | None = None,
+        resume: bool = False,
+        seed: int = 0,
+        device: torch.device | None = None,
+        on_iteration: Callable[[IterationReport], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+        max_iterations: int | None = None,
+    ) -> None:
+        self.job = job
+        self.minutes = minutes
+        self.seed = seed
+        self.device = device or pick_device()
+        self.on_iteration = on_iteration or (lambda r: None)
+        self.say = on_message or (lambda m: None)
+        hp = job.hyperparameters
+        self.episodes_per_iter = hp.num_episodes_between_training
+        self.iterations_total = max_iterations or math.ceil(hp.term_cond_max_episodes / self.episodes_per_iter)
+        self.store = ModelStore(job.model_root())
+        self.track = load_track(job.run.world_name)
+        torch.manual_seed(seed)
+        self.model = build_model(job).to(self.device)
+        self.learner = PPOLearner(
+            self.model,
+            PPOConfig(hp.lr, hp.num_epochs, hp.batch_size, hp.beta_entropy, hp.discount_factor, hp.loss_type),
+            self.device,
+        )
+        self.sensors = sorted(job.metadata.sensor)
+        self.actor = Actor(
+            self.model, self.sensors, self.device, exploration=hp.exploration_type,
+            e_greedy_value=hp.e_greedy_value, epsilon_steps=hp.epsilon_steps, seed=seed,
+        )
+        self.cap = step_cap(job.metadata.neural_network, job.run.max_steps_per_iteration)
+        run = job.run
+        self.env = DeepRacerVectorEnv(
+            self.episodes_per_iter, self.track, job.metadata, load_reward_function(job.reward_path),
+            training=True, change_start_position=run.change_start_position,
+            round_robin_advance_dist=run.round_robin_advance_dist, start_position_offset=run.start_position_offset,
+            alternate_driving_direction=run.alternate_driving_direction, reverse_direction=run.reverse_direction,
+            autoreset_mode=AutoresetMode.DISABLED,
+        )
+        self.env.reset(seed=seed)
+        self.state = TrainerState()
+        self.metrics = TrainingMetrics(self.store.metrics_dir / "TrainingMetrics.json", run.best_model_metric)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.timers = {"sim": 0.0, "inference": 0.0, "learn": 0.0}
+        if resume:
+            self._resume()
+        else:
+            self._start_fresh()
+
+    # ----- set-up -----
+
+    def _write_side_files(self) -> None:
+        job, s = self.job, self.store
+        atomic_write_json(s.model_dir / "model_metadata.json", job.metadata.to_json_dict())
+        atomic_write_json(s.root / "ip" / "hyperparameters.json",
+                          job.hyperparameters.effective_json(job.metadata.training_algorithm), indent=2)
+        atomic_write_text(s.root / "reward_function.py", job.reward_path.read_text(encoding="utf-8"))
+        run = job.run
+        params = {
+            "WORLD_NAME": run.world_name, "RACE_TYPE": run.race_type,
+            "CHANGE_START_POSITION": run.change_start_position,
+            "ALTERNATE_DRIVING_DIRECTION": run.alternate_driving_direction, "REVERSE_DIR": run.reverse_direction,
+            "START_POSITION_OFFSET": run.start_position_offset,
+            "ROUND_ROBIN_ADVANCE_DIST": run.round_robin_advance_dist,
+            "MIN_EVAL_TRIALS": run.min_eval_trials, "BEST_MODEL_METRIC": run.best_model_metric,
+            "SAGEMAKER_SHARED_S3_BUCKET": run.bucket, "SAGEMAKER_SHARED_S3_PREFIX": run.model_prefix,
+            "METRICS_S3_OBJECT_KEY": f"{run.model_prefix}/metrics/TrainingMetrics.json",
+            "SIMTRACE_S3_PREFIX": f"{run.model_prefix}/training-simtrace", "NUM_WORKERS": 1,
+            "CAR_NAME": run.car_name,
+        }
+        yaml = "".join(f'{k}: "{v}"\n' for k, v in params.items())  # DRfC writes every value quoted
+        atomic_write_text(s.root / "training_params.yaml", yaml)
+
+    def _start_fresh(self) -> None:
+        if self.store.checkpoints():
+            from drlocal.errors import DrlocalError
+
+            raise DrlocalError(
+                f"{self.store.root}: already holds a trained model.",
+                hint="use --resume to continue it, `drlocal increment` to train on top of it, "
+                "or set another DR_LOCAL_S3_MODEL_PREFIX.",
+            )
+        run = self.job.run
+        if run.pretrained:
+            pre = ModelStore(self.job.model_root(run.pretrained_prefix))
+            state = pre.load_checkpoint(run.pretrained_checkpoint, map_location=self.device)
+            self.model.load_state_dict(state["model"])
+            self.say(f"starting from {run.pretrained_prefix}/{state['name']} (pretrained)")
+        self._write_side_files()
+        self._save_checkpoint(eval_metric=None)  # checkpoint 0, as DeepRacer's trainer does
+
+    def _resume(self) -> None:
+        state = self.store.load_checkpoint("last", map_location=self.device)
+        if state.get("format") != FORMAT:
+            from drlocal.errors import DrlocalError
+
+            raise DrlocalError(f"{self.store.model_dir}: checkpoint {state['name']} is not a drlocal PPO checkpoint.")
+        self.model.load_state_dict(state["model"])
+        if state.get("optimizer"):
+            self.learner.optimizer.load_state_dict(state["optimizer"])
+        self.state = TrainerState(**state["trainer"])
+        w = self.env.world
+        if self.state.start_ndist:
+            w.start_ndist[:] = self.state.start_ndist
+            w.reverse[:] = self.state.reverse
+            w.reset()
+            w.episode[:] = self.state.episodes // max(self.episodes_per_iter, 1)
+        self.actor.steps = self.state.actor_steps
+        # drop metrics written after the checkpoint (the interrupted iteration)
+        old = TrainingMetrics.load(self.metrics.path, self.job.run.best_model_metric)
+        self.metrics.entries = [e for e in old.entries if e["episode"] <= self.state.episodes
+                                and not (e["phase"] == "evaluation" and e["episode"] == self.state.episodes
+                                         and self._evaluated_after_checkpoint(e))]
+        self.metrics.save()
+        self.say(f"resuming {self.store.root.name} at iteration {self.state.iteration} from {state['name']}")
+
+    def _evaluated_after_checkpoint(self, entry: dict[str, Any]) -> bool:
+        return entry["metric_time"] > self.state.clock * 1000.0
+
+    def _save_checkpoint(self, eval_metric: float | None) -> CheckpointName:
+        name = CheckpointName(self.state.checkpoint, self.state.env_steps)
+        w = self.env.world
+        self.state.start_ndist = w.start_ndist.tolist()
+        self.state.reverse = w.reverse.tolist()
+        self.state.actor_steps = self.actor.steps
+        best = CheckpointName.parse(self.state.best["name"]) if self.state.best else None
+        payload = {
+            "format": FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.learner.optimizer.state_dict(),
+            "trainer": self.state.__dict__.copy(),
+            "model_metadata": self.job.metadata.to_json_dict(),
+        }
+        self.store.save_checkpoint(name, payload, best)
+        last = {"name": str(name), "avg_eval_metric": eval_metric if eval_metric is not None else 0.0,
+                "time_stamp": round(self.state.clock, 3)}
+        self.store.write_checkpoints_json(self.state.best, last)
+        return name
+
+    # ----- one iteration -----
+
+    def _collect(self) -> dict[str, Any]:
+        """Every car drives one training episode; returns episode-ordered transitions."""
+        env, w = self.env, self.env.world
+        n = self.episodes_per_iter
+        w.reset()
+        k = self.state.iteration
+        writer = SimtraceWriter(self.store.simtrace_dir / f"{k}-iteration.csv")
+        obs_lists: dict[str, list[list[np.ndarray]]] = {s: [[] for _ in range(n)] for s in self.sensors}
+        actions: list[list[Any]] = [[] for _ in range(n)]
+        rewards: list[list[float]] = [[] for _ in range(n)]
+        active = np.ones(n, dtype=bool)
+        ep_reward = np.zeros(n)
+        start_clock = self.state.clock
+        ep_index = self.state.episodes + np.arange(n)  # 0-based global episode numbers
+        finals: list[dict[str, Any]] = [{} for _ in range(n)]
+        t0 = time.perf_counter()
+        obs = as_obs_dict(env._observe(), self.sensors)
+        self.timers["sim"] += time.perf_counter() - t0
+        track_len = self.track.length
+        while active.any():
+            t0 = time.perf_counter()
+            acts = self.actor.act(obs)
+            t1 = time.perf_counter()
+            self.timers["inference"] += t1 - t0
+            speed, steer = env.actions.commands(acts)
+            labels = env.actions.labels(acts, speed, steer)
+            res = w.step(speed, steer, active=active)
+            g = res.geometry
+            for i in np.flatnonzero(active):
+                for s in self.sensors:
+                    obs_lists[s][i].append(obs[s][i])
+                actions[i].append(acts[i])
+                rewards[i].append(res.reward[i])
+                ep_reward[i] += res.reward[i]
+                writer.write(simtrace_row(
+                    episode=ep_index[i], steps=res.steps[i], x=g.x[i], y=g.y[i], yaw=g.heading[i], steer=steer[i],
+                    throttle=speed[i], action=labels[i], reward=res.reward[i], done=res.done[i],
+                    on_track=g.all_wheels_on_track[i], progress=g.progress[i], closest_waypoint=g.closest_waypoint[i],
+                    track_len=track_len, tstamp=start_clock + res.sim_time[i], status=res.status[i],
+                ))
+                if res.done[i]:
+                    finals[i] = {"status": str(res.status[i]), "progress": float(g.progress[i]),
+                                 "reward": float(ep_reward[i]), "steps": int(res.steps[i]),
+                                 "end": start_clock + res.sim_time[i] + w.dt}
+            active &= ~res.done
+            obs = as_obs_dict(env._observe(), self.sensors)
+            self.timers["sim"] += time.perf_counter() - t1
+        writer.close()
+        # TrainingMetrics, in car order (= the order a single worker would have played them)
+        for i in range(n):
+            f = finals[i]
+            self.metrics.add(episode=int(ep_index[i]) + 1, trial=i + 1, phase="training", reward=f["reward"],
+                             progress=f["progress"], status=f["status"], start_ms=int(start_clock * 1000),
+                             end_ms=int(f["end"] * 1000))
+        self.metrics.save()
+        self.state.clock = max(f["end"] for f in finals)
+        # episode-ordered transitions with the step cap applied
+        lengths = [len(r) for r in rewards]
+        obs_all = {s: np.concatenate([np.stack(obs_lists[s][i]) for i in range(n)]) for s in self.sensors}
+        act_all = np.concatenate([np.asarray(a) for a in actions])
+        rew_all = np.concatenate([np.asarray(r, dtype=np.float64) for r in rewards])
+        ends = np.zeros(len(rew_all), dtype=bool)
+        ends[np.cumsum(lengths) - 1] = True
+        if len(rew_all) > self.cap:
+            obs_all = {s: v[: self.cap] for s, v in obs_all.items()}
+            act_all, rew_all, ends = act_all[: self.cap], rew_all[: self.cap], ends[: self.cap].copy()
+            ends[-1] = True  # an episode cut by the cap also bootstraps with 0
+        self.state.episodes += n
+        return {"obs": obs_all, "actions": act_all, "rewards": rew_all, "ends": ends, "finals": finals,
+                "collected": int(sum(lengths))}
+
+    def evaluate_greedy(self, trials: int) -> list[dict[str, Any]]:
+        """`trials` greedy episodes with starts spread around the lap (not trained on)."""
+        if trials <= 0:
+            return []
+        run = self.job.run
+        opts = EpisodeOptions(training=False, reverse_direction=run.reverse_direction)
+        starts = (run.start_position_offset + np.arange(trials) / trials) % 1.0
+        w = World(self.track, trials, self.env.reward_fn, opts, start_ndist=starts)
+        builder = self.env.obs_builder
+        active = np.ones(trials, dtype=bool)
+        total = np.zeros(trials)
+        out: list[dict[str, Any]] = [{} for _ in range(trials)]
+        start_clock = self.state.clock
+        steps = 0
+        while active.any() and steps < 20000:
+            obs = as_obs_dict(builder.observe(w.car.x, w.car.y, w.car.yaw), self.sensors)
+            acts = self.actor.act(obs, deterministic=True)
+            speed, steer = self.env.actions.commands(acts)
+            res = w.step(speed, steer, active=active)
+            total += res.reward
+            for i in np.flatnonzero(active & res.done):
+                lap = res.status[i] == LAP_COMPLETE
+                out[i] = {"status": str(res.status[i]), "progress": float(res.progress[i]), "reward": float(total[i]),
+                          "laptime_ms": (res.steps[i] - 1) * w.dt * 1000.0 if lap else NO_LAP_MS,
+                          "end": start_clock + res.sim_time[i] + w.dt}
+            active &= ~res.done
+            steps += 1
+        for i in np.flatnonzero(active):  # safety net, never expected
+            out[i] = {"status": "in_progress", "progress": float(w.prev_progress[i]), "reward": float(total[i]),
+                      "laptime_ms": NO_LAP_MS, "end": start_clock + w.sim_time[i]}
+        for i, e in enumerate(out):
+            self.metrics.add(episode=self.state.episodes, trial=i + 1, phase="evaluation", reward=e["reward"],
+                             progress=e["progress"], status=e["status"], start_ms=int(start_clock * 1000),
+                             end_ms=int(e["end"] * 1000))
+        self.metrics.save()
+        self.state.clock = max(e["end"] for e in out)
+        return out
+
+    def _metric(self, evals: list[dict[str, Any]]) -> float:
+        key = {"progress": "progress", "reward": "reward", "laptime": "laptime_ms"}[self.job.run.best_model_metric]
+        return float(np.mean([e[key] for e in evals])) if evals else 0.0
+
+    def _is_better(self, value: float) -> bool:
+        if self.state.best is None:
+            return True
+        best = self.state.best["avg_eval_metric"]
+        return value <= best if self.job.run.best_model_metric == "laptime" else value >= best
+
+    # ----- the loop -----
+
+    def train(self) -> TrainerState:
+        t_start = time.perf_counter()
+        self._first_iteration = self.state.iteration
+        base_steps = self.state.env_steps
+        try:
+            while self.state.iteration < self.iterations_total:
+                if self.minutes is not None and (time.perf_counter() - t_start) / 60.0 >= self.minutes:
+                    self.say(f"time budget of {self.minutes:g} min reached")
+                    break
+                self._one_iteration(t_start, base_steps)
+        except KeyboardInterrupt:
+            self.say(f"interrupted: keeping checkpoint {self.state.checkpoint} (iteration {self.state.iteration})")
+            return self.state
+        if self.state.iteration >= self.iterations_total:
+            atomic_write_text(self.store.model_dir / ".finished", "")
+        return self.state
+
+    def _one_iteration(self, t_start: float, base_steps: int) -> None:
+        data = self._collect()
+        evals = self.evaluate_greedy(self.job.run.min_eval_trials)
+        metric = self._metric(evals)
+        evaluated = CheckpointName(self.state.checkpoint, self.state.env_steps)
+        if evals and self._is_better(metric):
+            self.state.best = {"name": str(evaluated), "avg_eval_metric": metric,
+                               "time_stamp": round(self.state.clock, 3)}
+        t0 = time.perf_counter()
+        stats = self.learner.update(data["obs"], data["actions"], data["rewards"], data["ends"], self.generator)
+        self.timers["learn"] += time.perf_counter() - t0
+        self.state.env_steps += int(data["rewards"].shape[0])
+        self.state.iteration += 1
+        self.state.checkpoint += 1
+        self._save_checkpoint(eval_metric=metric)
+        elapsed = time.perf_counter() - t_start
+        done_iters = self.state.iteration
+        per_iter = elapsed / max(done_iters - self._first_iteration, 1)
+        remaining = self.iterations_total - done_iters
+        eta = per_iter * remaining
+        if self.minutes is not None:
+            eta = min(eta, max(self.minutes * 60.0 - elapsed, 0.0))
+        total_t = sum(self.timers.values()) or 1.0
+        finals = data["finals"]
+        self.on_iteration(IterationReport(
+            iteration=done_iters, iterations_total=self.iterations_total, episodes=self.state.episodes,
+            mean_reward=float(np.mean([f["reward"] for f in finals])),
+            mean_progress=float(np.mean([f["progress"] for f in finals])),
+            laps=sum(f["status"] == LAP_COMPLETE for f in finals),
+            eval_progress=float(np.mean([e["progress"] for e in evals])) if evals else float("nan"),
+            eval_metric=metric,
+            best_metric=self.state.best["avg_eval_metric"] if self.state.best else None,
+            best_checkpoint=self.state.best["name"] if self.state.best else None,
+            env_steps=self.state.env_steps, steps_per_s=(self.state.env_steps - base_steps) / max(elapsed, 1e-9),
+            elapsed_s=elapsed, eta_s=eta, time_shares={k: v / total_t for k, v in self.timers.items()},
+            peak_memory_mb=peak_memory_mb(), ratio_dev=stats.first_epoch_ratio_dev,
+        ))
