@@ -150,6 +150,117 @@ def demo(
     )
 
 
+DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="Working folder (DRfC layout). Default: current folder.")]
+
+
+def _load_job(directory: Path):
+    from drlocal.config.workdir import load_job
+
+    job = load_job(directory)
+    for w in job.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    return job
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create (DRfC layout).")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Write run.env, system.env and custom_files/ with DRfC's defaults."""
+    from drlocal.config.workdir import init_workdir
+
+    files = init_workdir(directory, force=force)
+    for f in files:
+        console.print(f"wrote {f}")
+    console.print(f"Edit custom_files/reward_function.py, then: drlocal train --dir {directory}")
+
+
+def _fmt_time(s: float) -> str:
+    s = int(max(s, 0))
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@app.command()
+def train(
+    directory: DirOpt = Path("."),
+    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes (at an iteration end).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the stopped run of this model prefix.")] = False,
+    iterations: Annotated[int | None, typer.Option(help="Stop after this many iterations.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    plain: Annotated[bool, typer.Option(help="Plain progress lines even on a terminal.")] = False,
+) -> None:
+    """Train the folder's model (reward function, model_metadata.json, hyperparameters.json)."""
+    from drlocal.learn.trainer import IterationReport, Trainer
+
+    job = _load_job(directory)
+
+    def report(r: IterationReport) -> None:
+        best = f"{r.best_metric:.1f}" if r.best_metric is not None else "-"
+        shares = " ".join(f"{k} {v:.0%}" for k, v in r.time_shares.items())
+        line = (
+            f"iter {r.iteration}/{r.iterations_total}  episodes {r.episodes}  reward {r.mean_reward:.1f}  "
+            f"progress {r.mean_progress:.1f}%  laps {r.laps}  eval {r.eval_progress:.1f}%  best {best}  "
+            f"{r.steps_per_s:.1f} steps/s  elapsed {_fmt_time(r.elapsed_s)}  eta {_fmt_time(r.eta_s)}  "
+            f"[{shares}]  mem {r.peak_memory_mb:.0f} MB"
+        )
+        if plain or not console.is_terminal:
+            print(line, flush=True)
+        else:
+            console.print(line, highlight=False)
+
+    trainer = Trainer(job, minutes=minutes, resume=resume, seed=seed, on_iteration=report,
+                      on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations)
+    console.print(
+        f"training {job.run.model_prefix} on {job.run.world_name}: {trainer.episodes_per_iter} episodes/iteration, "
+        f"up to {trainer.iterations_total} iterations, device {trainer.device}", highlight=False,
+    )
+    state = trainer.train()
+    best = state.best["name"] if state.best else "-"
+    console.print(f"model: {trainer.store.root}  (last checkpoint {state.checkpoint}, best {best})", highlight=False)
+
+
+@app.command()
+def evaluate(
+    directory: DirOpt = Path("."),
+    checkpoint: Annotated[str | None, typer.Option(help="best, last or a number (default DR_EVAL_CHECKPOINT).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Laps / trials (default DR_EVAL_NUMBER_OF_TRIALS).")] = None,
+    continuous: Annotated[bool | None, typer.Option(help="One continuous run (default DR_EVAL_IS_CONTINUOUS).")] = None,
+    track: Annotated[str | None, typer.Option("--track", "-t", help="Evaluate on another track.")] = None,
+) -> None:
+    """Evaluate a trained model with greedy actions and print lap times."""
+    from drlocal.learn.evaluate import evaluate as run_eval
+
+    job = _load_job(directory)
+    res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track)
+    where = track or job.run.world_name
+    table = Table(title=f"evaluation of {job.run.model_prefix} checkpoint {res.checkpoint} on {where}")
+    for col in ("trial", "status", "progress %", "time s", "off track", "resets"):
+        table.add_column(col, justify="right")
+    for lap in res.laps:
+        table.add_row(str(lap.trial), lap.status, f"{lap.completion:.1f}", f"{lap.elapsed_ms / 1000:.2f}",
+                      str(lap.off_track), str(lap.resets))
+    console.print(table)
+    done = res.completed
+    avg = f"{np.mean([lap.elapsed_ms for lap in done]) / 1000:.2f} s" if done else "-"
+    console.print(f"laps completed {len(done)}/{len(res.laps)}, average lap {avg}", highlight=False)
+    console.print(f"metrics: {res.metrics_path}\nsimtrace: {res.simtrace_path}", highlight=False)
+
+
+@app.command()
+def increment(
+    directory: DirOpt = Path("."),
+    checkpoint: Annotated[str, typer.Option(help="Checkpoint of the current model to start from.")] = "last",
+) -> None:
+    """Make the current model the pretrained one and bump the model prefix (DRfC dr-increment-training)."""
+    from drlocal.config.workdir import increment_run_env
+
+    job = _load_job(directory)
+    old, new = increment_run_env(job, checkpoint)
+    console.print(f"run.env: DR_LOCAL_S3_PRETRAINED_PREFIX={old}, DR_LOCAL_S3_MODEL_PREFIX={new}, "
+                  f"DR_LOCAL_S3_PRETRAINED=True (checkpoint {checkpoint})", highlight=False)
+
+
 def main() -> None:
     """Entry point: run the app, turning DrlocalError into one readable message and exit status 1."""
     try:

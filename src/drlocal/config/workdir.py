@@ -144,3 +144,45 @@ def load_job(path: str | Path = ".", environ: dict[str, str] | None = None) -> J
     if problems or metadata is None or hyper is None:
         raise DrlocalError("\n".join(problems), hint="fix the files above; `drlocal init DIR` writes valid defaults.")
     return Job(root, run, metadata, hyper, rw_path, md_path, hp_path, warnings)
+
+
+def _bump(prefix: str) -> str:
+    """rl-deepracer-sagemaker -> rl-deepracer-sagemaker-1, my-model-3 -> my-model-4 (DRfC's rule)."""
+    import re
+
+    m = re.match(r"^(.*?)-(\d+)$", prefix)
+    return f"{m.group(1)}-{int(m.group(2)) + 1}" if m else f"{prefix}-1"
+
+
+def set_env_values(path: Path, values: dict[str, str]) -> None:
+    """Rewrite KEY=VALUE lines of an env file in place (appending missing keys), keeping everything else."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    seen = set()
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip().removeprefix("export ").strip() if "=" in line else None
+        if key in values and not line.lstrip().startswith("#"):
+            out.append(f"{key}={values[key]}")
+            seen.add(key)
+        else:
+            out.append(line)
+    out += [f"{k}={v}" for k, v in values.items() if k not in seen]
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def increment_run_env(job: Job, checkpoint: str = "last") -> tuple[str, str]:
+    """DRfC's dr-increment-training: current prefix becomes pretrained, a new prefix is chosen."""
+    from drlocal.store.local import ModelStore
+
+    old = job.run.model_prefix
+    ModelStore(job.model_root()).resolve_checkpoint(checkpoint)  # fails clearly if nothing is trained
+    new = _bump(old)
+    while job.model_root(new).exists():
+        new = _bump(new)
+    set_env_values(job.root / "run.env", {
+        "DR_LOCAL_S3_PRETRAINED": "True",
+        "DR_LOCAL_S3_PRETRAINED_PREFIX": old,
+        "DR_LOCAL_S3_PRETRAINED_CHECKPOINT": checkpoint,
+        "DR_LOCAL_S3_MODEL_PREFIX": new,
+    })
+    return old, new
