@@ -30,7 +30,7 @@ class Actor:
 
     def __init__(
         self,
-        model: PPOActorCritic,
+        model: PPOActorCritic | torch.nn.Module,
         sensors: list[str],
         device: torch.device,
         *,
@@ -67,6 +67,12 @@ class Actor:
         """Actions (N,) int or (N, 2) float for observations of N cars."""
         o = {k: torch.as_tensor(v, device=self.device) for k, v in as_obs_dict(obs, self.sensors).items()}
         self.model.eval()
+        if hasattr(self.model, "sample"):  # SAC: tanh-squashed Gaussian
+            with self._ctx():
+                if deterministic:
+                    return torch.tanh(self.model.policy_output(o).float()).cpu().numpy().astype(np.float32)
+                a, _ = self.model.sample(o)
+            return a.float().cpu().numpy().astype(np.float32)
         with self._ctx():
             out = self.model.policy_output(o).float()
         n = out.shape[0]

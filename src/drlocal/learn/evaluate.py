@@ -23,6 +23,7 @@ from drlocal.env.actions import ActionMapper
 from drlocal.env.observations import ObservationBuilder
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
+from drlocal.learn.sac import SACPolicy
 from drlocal.sim.episode import LAP_COMPLETE, OFF_TRACK, STATUS_LABELS, EpisodeOptions, World
 from drlocal.sim.reward import load_reward_function
 from drlocal.store.local import ModelStore, atomic_write_json
@@ -85,8 +86,13 @@ def load_policy(store: ModelStore, which: str | int, device: torch.device) -> tu
     cfg = md.lidar_config
     sizes = {"LIDAR": 64, "SECTOR_LIDAR": cfg.num_sectors,
              "DISCRETIZED_SECTOR_LIDAR": cfg.num_sectors * cfg.num_values_per_sector}
+    sensors = {s: sizes.get(s, 0) for s in md.sensor}
+    if state.get("algorithm") == "sac":
+        policy = SACPolicy(sensors, md.neural_network)
+        policy.load_state_dict(state["model"]["policy"])
+        return policy.to(device).eval(), md, state["name"]  # type: ignore[return-value]
     n_actions = 2 if md.is_continuous else len(md.action_space)  # type: ignore[arg-type]
-    model = PPOActorCritic({s: sizes.get(s, 0) for s in md.sensor}, md.neural_network, n_actions, md.is_continuous)
+    model = PPOActorCritic(sensors, md.neural_network, n_actions, md.is_continuous)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), md, state["name"]
 

@@ -35,6 +35,7 @@ from drlocal.env.vector_env import DeepRacerVectorEnv
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
+from drlocal.learn.sac import SACConfig, SACLearner
 from drlocal.sim.episode import LAP_COMPLETE, EpisodeOptions, World
 from drlocal.sim.reward import load_reward_function
 from drlocal.store.local import CheckpointName, ModelStore, atomic_write_json, atomic_write_text
@@ -134,12 +135,19 @@ class Trainer:
         self.store = ModelStore(job.model_root())
         self.track = load_track(job.run.world_name)
         torch.manual_seed(seed)
-        self.model = build_model(job).to(self.device)
-        self.learner = PPOLearner(
-            self.model,
-            PPOConfig(hp.lr, hp.num_epochs, hp.batch_size, hp.beta_entropy, hp.discount_factor, hp.loss_type),
-            self.device,
-        )
+        self.algorithm = job.metadata.training_algorithm
+        self.sac: SACLearner | None = None
+        if self.algorithm == "sac":
+            self.sac = SACLearner(sensor_sizes(job), job.metadata.neural_network,
+                                  SACConfig(hp.lr, hp.batch_size, hp.discount_factor, hp.sac_alpha), self.device)
+            self.model = self.sac.policy
+        else:
+            self.model = build_model(job).to(self.device)
+            self.learner = PPOLearner(
+                self.model,
+                PPOConfig(hp.lr, hp.num_epochs, hp.batch_size, hp.beta_entropy, hp.discount_factor, hp.loss_type),
+                self.device,
+            )
         self.sensors = sorted(job.metadata.sensor)
         self.actor = Actor(
             self.model, self.sensors, self.device, exploration=hp.exploration_type,
@@ -201,7 +209,7 @@ class Trainer:
         if run.pretrained:
             pre = ModelStore(self.job.model_root(run.pretrained_prefix))
             state = pre.load_checkpoint(run.pretrained_checkpoint, map_location=self.device)
-            self.model.load_state_dict(state["model"])
+            self._load_weights(state)
             self.say(f"starting from {run.pretrained_prefix}/{state['name']} (pretrained)")
         self._write_side_files()
         self._save_checkpoint(eval_metric=None)  # checkpoint 0, as DeepRacer's trainer does
@@ -212,8 +220,8 @@ class Trainer:
             from drlocal.errors import DrlocalError
 
             raise DrlocalError(f"{self.store.model_dir}: checkpoint {state['name']} is not a drlocal PPO checkpoint.")
-        self.model.load_state_dict(state["model"])
-        if state.get("optimizer"):
+        self._load_weights(state)
+        if state.get("optimizer") and self.sac is None:
             self.learner.optimizer.load_state_dict(state["optimizer"])
         self.state = TrainerState(**state["trainer"])
         w = self.env.world
@@ -231,6 +239,12 @@ class Trainer:
         self.metrics.save()
         self.say(f"resuming {self.store.root.name} at iteration {self.state.iteration} from {state['name']}")
 
+    def _load_weights(self, state: dict[str, Any]) -> None:
+        if self.sac is not None:
+            self.sac.load_state_dict(state["model"])
+        else:
+            self.model.load_state_dict(state["model"])
+
     def _evaluated_after_checkpoint(self, entry: dict[str, Any]) -> bool:
         return entry["metric_time"] > self.state.clock * 1000.0
 
@@ -243,8 +257,9 @@ class Trainer:
         best = CheckpointName.parse(self.state.best["name"]) if self.state.best else None
         payload = {
             "format": FORMAT,
-            "model": self.model.state_dict(),
-            "optimizer": self.learner.optimizer.state_dict(),
+            "algorithm": self.algorithm,
+            "model": self.sac.state_dict() if self.sac is not None else self.model.state_dict(),
+            "optimizer": self.learner.optimizer.state_dict() if self.sac is None else None,
             "trainer": self.state.__dict__.copy(),
             "model_metadata": self.job.metadata.to_json_dict(),
         }
@@ -403,7 +418,14 @@ class Trainer:
             self.state.best = {"name": str(evaluated), "avg_eval_metric": metric,
                                "time_stamp": round(self.state.clock, 3)}
         t0 = time.perf_counter()
-        stats = self.learner.update(data["obs"], data["actions"], data["rewards"], data["ends"], self.generator)
+        ratio_dev = 0.0
+        if self.sac is not None:
+            nxt = {k: np.concatenate([v[1:], v[-1:]]) for k, v in data["obs"].items()}  # s' within each episode
+            self.sac.replay.add(data["obs"], data["actions"], data["rewards"], nxt, data["ends"])
+            self.sac.update(int(data["rewards"].shape[0]))
+        else:
+            stats = self.learner.update(data["obs"], data["actions"], data["rewards"], data["ends"], self.generator)
+            ratio_dev = stats.first_epoch_ratio_dev
         self.timers["learn"] += time.perf_counter() - t0
         self.state.env_steps += int(data["rewards"].shape[0])
         self.state.iteration += 1
@@ -429,5 +451,5 @@ class Trainer:
             best_checkpoint=self.state.best["name"] if self.state.best else None,
             env_steps=self.state.env_steps, steps_per_s=(self.state.env_steps - base_steps) / max(elapsed, 1e-9),
             elapsed_s=elapsed, eta_s=eta, time_shares={k: v / total_t for k, v in self.timers.items()},
-            peak_memory_mb=peak_memory_mb(), ratio_dev=stats.first_epoch_ratio_dev,
+            peak_memory_mb=peak_memory_mb(), ratio_dev=ratio_dev,
         ))
