@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gymnasium.spaces import batch_space
+from gymnasium.vector.utils import batch_space
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from drlocal.config.model_metadata import ModelMetadata, load_model_metadata

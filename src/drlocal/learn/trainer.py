@@ -221,8 +221,14 @@ class Trainer:
 
             raise DrlocalError(f"{self.store.model_dir}: checkpoint {state['name']} is not a drlocal PPO checkpoint.")
         self._load_weights(state)
-        if state.get("optimizer") and self.sac is None:
-            self.learner.optimizer.load_state_dict(state["optimizer"])
+        opt = self.store.load_aux("optimizer", map_location=self.device)
+        if opt and opt.get("checkpoint") == state["name"]:
+            if self.sac is None:
+                self.learner.optimizer.load_state_dict(opt["state"])
+            else:
+                self.sac.opt_pi.load_state_dict(opt["state"]["pi"])
+                self.sac.opt_q.load_state_dict(opt["state"]["q"])
+                self.sac.opt_v.load_state_dict(opt["state"]["v"])
         self.state = TrainerState(**state["trainer"])
         w = self.env.world
         if self.state.start_ndist:
@@ -259,11 +265,14 @@ class Trainer:
             "format": FORMAT,
             "algorithm": self.algorithm,
             "model": self.sac.state_dict() if self.sac is not None else self.model.state_dict(),
-            "optimizer": self.learner.optimizer.state_dict() if self.sac is None else None,
+            "optimizer": None,  # kept once in model/.optimizer.pt (3x the weights; only resume needs it)
             "trainer": self.state.__dict__.copy(),
             "model_metadata": self.job.metadata.to_json_dict(),
         }
         self.store.save_checkpoint(name, payload, best)
+        opt = ({"pi": self.sac.opt_pi.state_dict(), "q": self.sac.opt_q.state_dict(), "v": self.sac.opt_v.state_dict()}
+               if self.sac is not None else self.learner.optimizer.state_dict())
+        self.store.save_aux("optimizer", {"checkpoint": str(name), "state": opt})
         last = {"name": str(name), "avg_eval_metric": eval_metric if eval_metric is not None else 0.0,
                 "time_stamp": round(self.state.clock, 3)}
         self.store.write_checkpoints_json(self.state.best, last)
@@ -286,6 +295,7 @@ class Trainer:
         start_clock = self.state.clock
         ep_index = self.state.episodes + np.arange(n)  # 0-based global episode numbers
         finals: list[dict[str, Any]] = [{} for _ in range(n)]
+        rows: list[list[dict[str, Any]]] = [[] for _ in range(n)]  # written per episode, in episode order
         t0 = time.perf_counter()
         obs = as_obs_dict(env._observe(), self.sensors)
         self.timers["sim"] += time.perf_counter() - t0
@@ -305,7 +315,7 @@ class Trainer:
                 actions[i].append(acts[i])
                 rewards[i].append(res.reward[i])
                 ep_reward[i] += res.reward[i]
-                writer.write(simtrace_row(
+                rows[i].append(simtrace_row(
                     episode=ep_index[i], steps=res.steps[i], x=g.x[i], y=g.y[i], yaw=g.heading[i], steer=steer[i],
                     throttle=speed[i], action=labels[i], reward=res.reward[i], done=res.done[i],
                     on_track=g.all_wheels_on_track[i], progress=g.progress[i], closest_waypoint=g.closest_waypoint[i],
@@ -318,6 +328,9 @@ class Trainer:
             active &= ~res.done
             obs = as_obs_dict(env._observe(), self.sensors)
             self.timers["sim"] += time.perf_counter() - t1
+        for episode_rows in rows:  # episode after episode, as one DeepRacer worker writes them
+            for row in episode_rows:
+                writer.write(row)
         writer.close()
         # TrainingMetrics, in car order (= the order a single worker would have played them)
         for i in range(n):

@@ -275,7 +275,8 @@ class World:
             penalty = np.where(immobile, 0.0, opts.off_track_penalty)
             self.pause_left[pause_now] = penalty[pause_now]
             self.resets[pause_now] += 1
-        self.pause_left[paused] = np.maximum(self.pause_left[paused] - self.dt, 0.0)
+        left = self.pause_left[paused] - self.dt
+        self.pause_left[paused] = np.where(left > 1e-9, left, 0.0)  # 1.0 s is exactly 15 steps
         result = StepResult(
             reward=reward, done=done, status=status, steps=self.steps.copy(), sim_time=self.sim_time.copy(),
             speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params, truncated=truncated,

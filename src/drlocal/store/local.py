@@ -110,6 +110,18 @@ class ModelStore:
             if c.number not in keep:
                 self.checkpoint_path(c).unlink(missing_ok=True)
 
+    def save_aux(self, name: str, state: dict[str, Any]) -> None:
+        """Side state that only the latest checkpoint needs (optimizer moments): `model/.<name>.pt`."""
+        import io
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(self.model_dir / f".{name}.pt", buf.getvalue())
+
+    def load_aux(self, name: str, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+        p = self.model_dir / f".{name}.pt"
+        return torch.load(p, map_location=map_location, weights_only=False) if p.is_file() else None
+
     def read_checkpoints_json(self) -> dict[str, Any]:
         p = self.model_dir / "deepracer_checkpoints.json"
         return json.loads(p.read_text()) if p.is_file() else {}
