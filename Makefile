@@ -16,8 +16,22 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-## Train the default model (until the trainer lands: runs the simulator demo and says so).
+RUN_DIR ?= run
+MINUTES ?= 5
+
+## Train the default model (DRfC defaults, reinvent_base) for $(MINUTES) minutes, evaluate it, say where it is.
 train: $(STAMP)
+	@test -f $(RUN_DIR)/run.env || $(BIN)/drlocal init $(RUN_DIR)
+	@if ls $(RUN_DIR)/data/bucket/rl-deepracer-sagemaker/model/*.ckpt.pt >/dev/null 2>&1; then \
+		$(BIN)/drlocal train --dir $(RUN_DIR) --minutes $(MINUTES) --resume; \
+	else \
+		$(BIN)/drlocal train --dir $(RUN_DIR) --minutes $(MINUTES); \
+	fi
+	$(BIN)/drlocal evaluate --dir $(RUN_DIR) --checkpoint best
+	@echo "model folder: $(RUN_DIR)/data/bucket/rl-deepracer-sagemaker"
+
+## Drive scripted cars through the simulator (no training).
+demo: $(STAMP)
 	$(BIN)/drlocal demo --track reinvent_base
 
 test: $(STAMP)

@@ -116,3 +116,25 @@ def test_track_is_immutable() -> None:
     with pytest.raises(ValueError):
         t.route[0, 0] = 1.0
     assert isinstance(t, Track)
+
+
+def test_numba_queries_match_shapely_on_every_track() -> None:
+    """The per-step kernels reproduce GEOS: projection, interpolation, border points, road containment."""
+    import shapely
+
+    from drlocal import track_names
+
+    rng = np.random.default_rng(0)
+    for name in track_names():
+        t = load_track(name)
+        lines = t.forward
+        lo, hi = t.route[:, 0:2].min(0) - 1.0, t.route[:, 0:2].max(0) + 1.0
+        p = rng.uniform(lo, hi, (200, 2))
+        ref = shapely.line_locate_point(lines.center_line, shapely.points(p), normalized=True)
+        assert np.abs(lines.project(p) - ref).max() < 1e-12, name
+        pts = shapely.line_interpolate_point(lines.center_line, ref, normalized=True)
+        assert np.abs(lines.interpolate(ref, normalized=True) - shapely.get_coordinates(pts)).max() < 1e-12, name
+        inner = lines._line("inner")
+        near = shapely.line_interpolate_point(inner, shapely.line_locate_point(inner, shapely.points(p)))
+        assert np.abs(lines.nearest_on("inner", p) - shapely.get_coordinates(near)).max() < 1e-12, name
+        assert np.array_equal(t.on_track(p), shapely.contains_xy(t.road, p[:, 0], p[:, 1])), name

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gymnasium.vector.utils import batch_space
 from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from drlocal.config.model_metadata import ModelMetadata, load_model_metadata
 from drlocal.env.actions import ActionMapper

@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry import LinearRing, LineString, Polygon
 
 from drlocal.errors import DrlocalError
+from drlocal.tracks import _kernels
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +48,14 @@ class TrackLines:
     @property
     def outer_lane(self) -> np.ndarray:
         return (self.outer + self.center) / 2
+
+    def _xy(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """Contiguous x and y arrays of a line, for the numba kernels."""
+        key = "xy:" + which
+        if key not in self._geoms:
+            coords = np.asarray(getattr(self, which), dtype=np.float64)
+            self._geoms[key] = (np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1]))
+        return self._geoms[key]
 
     def _line(self, which: str) -> LineString:
         if which not in self._geoms:
@@ -85,14 +94,25 @@ class TrackLines:
     # ----- vectorised queries (car axis first) -----
 
     def project(self, xy: np.ndarray, *, normalized: bool = True) -> np.ndarray:
-        """Projection of points (N, 2) on the centre line: ndist in [0, 1] or metres, (N,)."""
-        return shapely.line_locate_point(self.center_line, shapely.points(xy), normalized=normalized)
+        """Projection of points (N, 2) on the centre line: ndist in [0, 1] or metres, (N,).
+
+        Same result as shapely's `line_locate_point` (GEOS), computed by a numba kernel.
+        """
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        out = np.empty(xy.shape[0])
+        xs, ys = self._xy("center")
+        _kernels.project(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), xs, ys, out)
+        return out / self.length if normalized else out
 
     def interpolate(self, dist: np.ndarray, *, normalized: bool = False, line: str = "center") -> np.ndarray:
-        """Points at centre-line distance(s) `dist` (N,) along `line`, (N, 2) [m]."""
-        geom = self.center_line if line == "center" else self._line(line)
-        pts = shapely.line_interpolate_point(geom, np.asarray(dist, dtype=np.float64), normalized=normalized)
-        return shapely.get_coordinates(pts).reshape(-1, 2)
+        """Points at distance(s) `dist` (N,) along `line` (centre-line metres, or [0, 1] if normalized), (N, 2)."""
+        xs, ys = self._xy(line)
+        d = np.atleast_1d(np.asarray(dist, dtype=np.float64))
+        if normalized:
+            d = d * (self.length if line == "center" else float(self._line(line).length))
+        out = np.empty((d.shape[0], 2))
+        _kernels.interpolate(np.ascontiguousarray(d), xs, ys, out)
+        return out
 
     def prev_next(self, ndist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`closest_waypoints` [prev, next] for normalised distances (N,): bisect-right in ndists."""
@@ -104,11 +124,17 @@ class TrackLines:
         return prev, nxt
 
     def nearest_on(self, which: str, xy: np.ndarray) -> np.ndarray:
-        """Nearest points on line `which` ('inner', 'outer', …) to points (N, 2); (N, 2) [m]."""
-        geom = self._line(which)
-        pts = shapely.points(xy)
-        d = shapely.line_locate_point(geom, pts)
-        return shapely.get_coordinates(shapely.line_interpolate_point(geom, d)).reshape(-1, 2)
+        """Nearest points on line `which` ('inner', 'outer', …) to points (N, 2); (N, 2) [m].
+
+        shapely's `interpolate(project(p))`, as the simapp computes border points.
+        """
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        xs, ys = self._xy(which)
+        d = np.empty(xy.shape[0])
+        _kernels.project(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), xs, ys, d)
+        out = np.empty((xy.shape[0], 2))
+        _kernels.interpolate(d, xs, ys, out)
+        return out
 
     def pose_at(self, dist: np.ndarray, line: str = "center") -> tuple[np.ndarray, np.ndarray]:
         """Start/reset poses at centre-line distances (N,) [m] along `line`: (xy (N, 2), yaw (N,) [rad]).
@@ -207,10 +233,20 @@ class Track:
         shapely.prepare(poly)
         return poly
 
+    @cached_property
+    def _road_rings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        ext = np.asarray(self.road.exterior.coords)
+        hole = np.asarray(self.road.interiors[0].coords) if self.road.interiors else np.zeros((0, 2))
+        c = np.ascontiguousarray
+        return c(ext[:, 0]), c(ext[:, 1]), c(hole[:, 0]), c(hole[:, 1])
+
     def on_track(self, xy: np.ndarray) -> np.ndarray:
         """Whether points (..., 2) lie strictly inside the road polygon, shape (...)."""
         xy = np.asarray(xy, dtype=np.float64)
-        return shapely.contains_xy(self.road, xy[..., 0], xy[..., 1])
+        flat = xy.reshape(-1, 2)
+        out = np.empty(flat.shape[0], dtype=np.bool_)
+        _kernels.contains(np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), *self._road_rings, out)
+        return out.reshape(xy.shape[:-1])
 
     @property
     def waypoints(self) -> np.ndarray:
