@@ -72,7 +72,7 @@ class GroundTexture:
 # numba kernels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _raster_polyline(px, py, cum, x0, y0, t, radius, d2buf, sbuf):  # pragma: no cover - numba
     """Squared distance to the polyline and arc length of the nearest point, for texels within radius."""
     h, w = d2buf.shape
@@ -102,7 +102,7 @@ def _raster_polyline(px, py, cum, x0, y0, t, radius, d2buf, sbuf):  # pragma: no
                     sbuf[iv, iu] = cum[k] + s * seg_len
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _fill_polygon(ex0, ey0, ex1, ey1, x0, y0, t, mask):  # pragma: no cover - numba
     """Even-odd scanline fill of the polygon given by its edges into mask (texel centres)."""
     h, w = mask.shape
@@ -124,7 +124,7 @@ def _fill_polygon(ex0, ey0, ex1, ey1, x0, y0, t, mask):  # pragma: no cover - nu
                 mask[iv, iu] = 1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _hash01(ix, iy, salt):  # pragma: no cover - numba
     h = (ix * 374761393 + iy * 668265263 + salt * 2246822519) & 0xFFFFFFFF
     h = ((h ^ (h >> 13)) * 1274126177) & 0xFFFFFFFF
@@ -132,7 +132,7 @@ def _hash01(ix, iy, salt):  # pragma: no cover - numba
     return h * (2.0 / 4294967296.0) - 1.0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _noise(x, y, scales, amps, seed):  # pragma: no cover - numba
     """Sum of value-noise octaves on world-anchored lattices (smooth-step interpolation)."""
     v = 0.0
@@ -156,7 +156,7 @@ def _noise(x, y, scales, amps, seed):  # pragma: no cover - numba
     return v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _noise_std(scales, amps, seed, n):  # pragma: no cover - numba
     acc = 0.0
     acc2 = 0.0
@@ -170,11 +170,13 @@ def _noise_std(scales, amps, seed, n):  # pragma: no cover - numba
     return np.sqrt(max(acc2 / n - mean * mean, 1e-12))
 
 
-@numba.njit(cache=True)
+# fmt: off
+@numba.njit(cache=True, error_model="numpy")
 def _composite(
     x0, y0, t, road_mask, db2, sb, dc2, sc, field_bbox, mats, widths, dash, period, stripe, scales, amps, seed,
     inv_std, out,
 ):  # pragma: no cover - numba
+# fmt: on
     """Level-0 grey levels. mats rows: field, neutral, road, border, centre, kerb white, kerb red (mean, std).
 
     widths: border half width, centre half width, kerb width (0: no kerb). dash <= 0: solid centre line.
@@ -212,7 +214,7 @@ def _composite(
             out[iv, iu] = np.uint8(min(max(v + 0.5, 0.0), 255.0))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _downsample(src, dst):  # pragma: no cover - numba
     h, w = src.shape
     h2, w2 = dst.shape

@@ -6,88 +6,94 @@ Units: metres, seconds, radians (degrees only at the action interface, as DeepRa
 
 Model
 -----
-The state of a car is its base_link pose (x, y, yaw), its forward speed ``u`` and its
-front-hinge angle ``δ``. Within one simulator step the action (speed command ``c`` clipped to
-[0.1, 4] m/s, steering command ``δc`` clipped to ±30°) is held and the equations below are
-integrated with ``substeps`` equal sub-steps of length ``h``:
+A car's state is its base_link pose (x, y, ψ), its forward speed u and its front-hinge angle
+δ. During one simulator step the action is held (speed command c clipped to [0.1, 4] m/s,
+steering command δc clipped to ±30°) and these laws are integrated over `substeps` equal
+sub-steps of length h:
 
-* speed (wheel-velocity controller + tyre friction)::
+* speed, the wheel-velocity controller pushing against tyre friction::
 
-      u ← c·g + (u − c·g)·exp(−h/τ_v),  with the change per sub-step clipped to
-      [−a_brake·h, +a_max·h]
+      u ← g·c + (u − g·c)·exp(−h/τ_v),  the change clipped to [−a_brake·h, +a_max·h]
 
-  A first-order response towards the commanded wheel speed, limited by the friction-bound
-  acceleration. The traces show both regimes: from rest the car gains ≈0.22 m/s per step
-  whatever the command (1 or 2 m/s), i.e. a constant ≈3.2 m/s²; near the target the error
-  shrinks by ≈0.67 per step (τ_v ≈ 0.17 s). No transport delay is visible.
-* steering (hinge position controller, P=1, D=0.5: a heavily damped first-order joint)::
+  A first-order approach to the commanded wheel speed, with a friction-bound acceleration.
+  The traces show both regimes: from rest the car gains ≈ 0.22 m/s per step whatever the
+  command (1 or 2 m/s), a constant ≈ 3.3 m/s²; near the target the error shrinks by ≈ 0.68
+  per step. No transport delay is visible: the first step's displacement is a_max·h²/2.
+* steering, the hinge position controller (effort PID P = 1, D = 0.5 on a joint of
+  negligible inertia, so δ' ≈ (P/D)·(δc − δ))::
 
-      δ ← δc + (δ − δc)·exp(−h/τ_δ),  τ_δ ≈ 0.5 s (≈ D/P of the Gazebo PID)
+      δ ← δc + (δ − δc)·exp(−h/τ_δ),  τ_δ ≈ 0.5 s = D/P
 
   This is why yaw answers "about one step later" and keeps building for ~10 steps.
-* path curvature of the rear axle (all four wheels are driven at the same angular
-  velocity, so a turn makes them scrub; the car turns much wider than the kinematic
-  bicycle)::
+* path curvature of the rear axle. All four wheels turn at the same angular velocity, so
+  in a turn they scrub and the car turns much wider than a kinematic bicycle::
 
       κ_s = κ_max·tanh((g_κ·tan δ / L + κ_0) / κ_max)
 
-  Linear for small angles with gain g_κ < 1, saturating at κ_max (≈ 0.55 m turning radius
-  at most). κ_0 is a small left-turning drift seen in the traces.
-* grip: the lateral acceleration u²κ may not leave the friction circle of a μ = 0.5 point
-  mass, ``u²|κ| ≤ sqrt((μg)² − a_long²)``; a car asked to turn harder understeers (its
-  curvature is capped), so at speed it runs wide and can leave the track.
-* rigid-body kinematics: yaw rate ``r = u·κ``; the point with no sideways velocity is the rear
-  axle, a distance ``l_r`` behind base_link, so base_link slides sideways at ``w = r·l_r``
-  (the slip angle β = atan(l_r·κ) of a kinematic bicycle referenced at base_link)::
+  Linear for small angles with gain g_κ < 1, saturating towards κ_max (0.55 m radius);
+  κ_0 is a small left drift seen in the traces. At full lock the steady radius is ≈ 0.6 m,
+  not the kinematic 0.28 m; the traces reach ≈ 1.1-1.4 1/m after 10 steps of ±30°.
+* grip: the lateral acceleration u²κ stays inside the friction circle of a μ = 0.5 point
+  mass, u²|κ| ≤ sqrt((μg)² − a_long²). A car asked to turn harder understeers (the curvature
+  is capped), so at speed it runs wide and can leave the track.
+* rigid-body kinematics. Yaw rate r = u·κ. The point without sideways velocity is the rear
+  axle, l_r behind base_link, so base_link slides sideways at w = r·l_r (slip angle
+  β = atan(l_r·κ), the kinematic bicycle referenced at base_link)::
 
       ẋ = u·cos ψ − w·sin ψ,   ẏ = u·sin ψ + w·cos ψ,   ψ̇ = r
 
-  integrated with the mid-point heading of each sub-step.
+  The speed and hinge updates are the exact solutions of their first-order laws; the pose
+  uses each sub-step's mid-point speed, curvature and heading.
 
-Parameters (``CarParams``), fitted values and where they come from
-------------------------------------------------------------------
-==================  ==========  ====================================================================
-field               value       meaning [unit], source
-==================  ==========  ====================================================================
-wheelbase           0.16397     L, rear axle to front hinges [m]; URDF
-rear_axle_offset    0.0817      l_r, rear axle behind base_link [m]; URDF (the fit gives 0.078)
-mu                  0.5         tyre friction coefficient [-]; Gazebo wheel contacts
-gravity             9.81        [m/s²]
-speed_gain          1.015       steady speed / commanded speed [-]; fit
-speed_tau           0.167       τ_v, speed response time constant [s]; fit
-max_accel           3.25        a_max, acceleration limit [m/s²]; fit (from-rest ramps)
-max_decel           4.905       a_brake, braking limit [m/s²]; fit ran into the μg bound, kept at μg
-steer_tau           0.50        τ_δ, hinge time constant [s]; fit
-curvature_gain      0.76        g_κ, small-angle curvature / kinematic curvature [-]; fit
-max_curvature       1.81        κ_max, saturation curvature of the rear axle path [1/m]; fit
-curvature_bias      0.089       κ_0, curvature at zero steering (left drift) [1/m]; fit
-substeps            4           integration sub-steps per simulator step [-]
-==================  ==========  ====================================================================
+Parameters (`CarParams`): values and where they come from
+----------------------------------------------------------
+=================  =======  =====================================================================
+field              value    meaning [unit]; source
+=================  =======  =====================================================================
+wheelbase          0.16397  L, rear axle to front hinges [m]; URDF
+rear_axle_offset   0.0817   l_r, rear axle behind base_link [m]; URDF (a free fit gives 0.0785)
+mu                 0.5      tyre friction coefficient [-]; Gazebo wheel contacts
+gravity            9.81     [m/s²]
+speed_gain         1.0      g, steady speed per commanded speed [-]; a free fit gives 1.006
+speed_tau          0.177    τ_v, time constant of the speed response [s]; fit
+max_accel          3.35     a_max, friction-bound acceleration [m/s²]; fit
+max_decel          4.905    a_brake, braking limit [m/s²]; a free fit ran into μg, kept there
+steer_tau          0.496    τ_δ, hinge time constant [s]; fit (PID gains predict D/P = 0.5)
+curvature_gain     0.767    g_κ, small-angle curvature / kinematic tan(δ)/L [-]; fit
+max_curvature      1.81     κ_max, saturation curvature of the rear-axle path [1/m]; fit
+curvature_bias     0.0875   κ_0, curvature at zero steering (left drift) [1/m]; fit
+substeps           4        integration sub-steps per simulator step [-]
+=================  =======  =====================================================================
 
-The "fit" values minimise the one-step prediction error of `benchmarks/dynamics_fit.py`
-(front point and yaw, mean absolute) over the 20 AWS-console iterations of
-``console-2022-reinvent_base`` that are *not* copied into ``tests/data`` (≈31 000
-transitions); the 8 copied iterations are held out and are what the benchmark reports on:
-median one-step front-point error ≈ 5 mm with the nominal 1/15 s step. Hidden states (u, δ)
-are obtained by running this model on the logged commands from the start of the episode,
-which predicted better than correcting them from the measured displacement.
+"fit" means: minimised mean |front-point error| / 5 mm + mean |yaw error| / 0.5° of the
+one-step replay in `benchmarks/dynamics_fit.py` (`--fit`, nominal 1/15 s step) over the 20
+AWS-console iterations of ``console-2022-reinvent_base`` that are *not* copied into
+tests/data (31 400 transitions). The 8 copied iterations are held out; on them the model
+predicts the next front point to 5.1 mm median (11.4 mm p90) and yaw to 0.50° median,
+against 10.0 mm and 0.69° for constant-velocity extrapolation. A ±5 % change of steer_tau
+or curvature_gain raises the loss by 0.6-0.9 %, of speed_tau, max_accel or max_curvature by
+0.1-0.3 %, of curvature_bias by 0.02 %. The unlogged states (u, δ) are reconstructed by
+running this model on the episode's past commands, which predicted better than correcting
+them from the last measured displacement.
 
 What limits the fit:
 
-* the logged ``tstamp`` is not the physics step: its differences have lag-1
-  autocorrelation −0.50 and do not correlate with the displacement, i.e. they are a regular
-  1/15 s clock plus ≈5.6 ms of read-out noise. Using them as dt *adds* error (median
-  7.7 mm instead of 5.1 mm), so the fit uses 1/15 s.
-* the poses themselves are sampled with a few ms of timing jitter (consecutive
-  displacements anti-correlate), a floor of ≈3–4 mm on any one-step prediction;
-* the wheel-velocity and hinge controller states are not logged and must be
-  reconstructed from the commands;
-* the runs only command 1 and 2 m/s and the steering set {0, ±10, ±20, ±30}°, so the
-  grip limit (lateral acceleration up to μg) and behaviour above 2 m/s are physical bounds,
-  not fitted; the saturation shape (tanh) is an assumption constrained mostly by ±30°;
-* κ_0 (left drift, ≈ 11 m radius) is clearly present in these traces (yaw-rate regression
-  intercept 0.07–0.14 1/m, also with separate left/right gains) but comes from one car on
-  one counter-clockwise track; set it to 0 for a perfectly symmetric car.
+* the logged ``tstamp`` is not the physics step. Its differences have lag-1
+  autocorrelation −0.50 and do not correlate with the displacement: a regular 15 Hz clock
+  plus ≈ 5.6 ms of read-out noise. Using them as dt adds error (median 7.7 mm instead of
+  5.1 mm), so the fit uses 1/15 s;
+* the poses themselves are sampled with a few ms of jitter (consecutive displacements
+  anti-correlate), a floor of a few mm on any one-step prediction;
+* the wheel-velocity and hinge controller states are not logged and are reconstructed
+  from the commands;
+* the runs only command 1 and 2 m/s and steering in {0, ±10, ±20, ±30}°. The grip limit
+  and everything above 2 m/s are physical bounds, not fitted. The tanh shape is an
+  assumption that mostly ±30° constrains, and constant steering is rarely held long enough
+  to show the steady state (κ_max is the loosest fitted value);
+* κ_0 (an 11 m radius left drift) is clearly present in these traces: the yaw-rate
+  regression has an intercept of 0.07-0.14 1/m, also with separate left and right gains,
+  and dropping it raises the loss by 6 %. But it comes from one car on one
+  counter-clockwise track; set it to 0 for a symmetric car.
 """
 
 from __future__ import annotations
@@ -124,14 +130,14 @@ class CarParams:
     rear_axle_offset: float = 0.0817  # [m] l_r, rear axle behind base_link (URDF)
     mu: float = 0.5  # [-] tyre friction coefficient of the Gazebo wheel contacts
     gravity: float = 9.81  # [m/s²]
-    speed_gain: float = 1.015  # [-] steady ground speed per commanded speed (fit)
-    speed_tau: float = 0.167  # [s] time constant of the speed response (fit)
-    max_accel: float = 3.25  # [m/s²] friction-limited acceleration (fit)
-    max_decel: float = 4.905  # [m/s²] braking limit (fit hit μ·g, kept there)
-    steer_tau: float = 0.50  # [s] time constant of the hinge position controller (fit)
-    curvature_gain: float = 0.76  # [-] small-angle curvature / kinematic tan(δ)/L (fit)
+    speed_gain: float = 1.0  # [-] steady ground speed per commanded speed (fit: 1.006, kept at 1)
+    speed_tau: float = 0.177  # [s] time constant of the speed response (fit)
+    max_accel: float = 3.35  # [m/s²] friction-limited acceleration (fit)
+    max_decel: float = 4.905  # [m/s²] braking limit (a free fit ran into μ·g; kept there)
+    steer_tau: float = 0.496  # [s] time constant of the hinge position controller (fit)
+    curvature_gain: float = 0.767  # [-] small-angle curvature / kinematic tan(δ)/L (fit)
     max_curvature: float = 1.81  # [1/m] saturation curvature of the wheel-scrubbing car (fit)
-    curvature_bias: float = 0.089  # [1/m] curvature at zero steering, left drift (fit)
+    curvature_bias: float = 0.0875  # [1/m] curvature at zero steering, left drift (fit)
     substeps: int = 4  # integration sub-steps per simulator step
 
     @property
@@ -216,11 +222,23 @@ def clip_action(speed_cmd: np.ndarray, steer_cmd_deg: np.ndarray) -> tuple[np.nd
     return speed, steer
 
 
+def steer_for_curvature(kappa: np.ndarray, params: CarParams = CarParams()) -> np.ndarray:
+    """Steering [deg] whose steady state gives rear-axle curvature `kappa` [1/m] (grip aside).
+
+    The inverse of `CarParams.curvature`, clipped to ±30°, for controllers: a kinematic law
+    such as δ = atan(L·κ) under-steers this car. The hinge still lags by `steer_tau`; a
+    driver that must turn in quickly can lead it, e.g. command δ* + (δ* − state.steer)·τ_δ/T.
+    """
+    k = np.clip(np.asarray(kappa, dtype=np.float64) / params.max_curvature, -1.0 + 1e-9, 1.0 - 1e-9)
+    tan_d = (params.max_curvature * np.arctanh(k) - params.curvature_bias) * params.wheelbase / params.curvature_gain
+    return np.clip(np.degrees(np.arctan(tan_d)), -MAX_STEER_DEG, MAX_STEER_DEG)
+
+
 def step(
     state: CarState,
     speed_cmd: np.ndarray,
     steer_cmd_deg: np.ndarray,
-    params: CarParams = CarParams(),  # noqa: B008 - frozen dataclass, safe default
+    params: CarParams = CarParams(),  # frozen dataclass: a safe default
     dt: float | np.ndarray = STEP_SECONDS,
 ) -> CarState:
     """Advance every car by `dt` seconds (scalar or (N,)) under commanded speed [m/s] and steering [deg].
@@ -246,7 +264,7 @@ def step(
         u_mid = 0.5 * (u + u_new)
         kappa = params.curvature(0.5 * (delta + delta_new))
         # Friction circle: what the longitudinal acceleration leaves for cornering caps u²κ.
-        a_lat = np.sqrt(np.maximum(a_grip2 - (dv / h) ** 2, 0.0))
+        a_lat = np.sqrt(np.maximum(a_grip2 - (dv / np.maximum(h, 1e-12)) ** 2, 0.0))
         kappa_grip = a_lat / np.maximum(u_mid * u_mid, 1e-9)
         kappa = np.clip(kappa, -kappa_grip, kappa_grip)
         r_h = u_mid * kappa * h  # yaw change over the sub-step

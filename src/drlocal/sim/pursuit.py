@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from drlocal.sim.car import CarParams, CarState
+from drlocal.sim.car import MAX_STEER_DEG, CarParams, CarState, steer_for_curvature
 from drlocal.tracks.track import TrackLines
+
+LEAD_TIME = 0.15  # [s] how far ahead the driver anticipates the slow steering hinge
 
 
 def pure_pursuit_steering(
     lines: TrackLines,
     state: CarState,
-    lookahead: float = 0.45,
+    lookahead: float = 0.7,
     params: CarParams | None = None,
 ) -> np.ndarray:
     """Steering [deg] (N,) that aims each car at the centre-line point `lookahead` metres ahead.
 
-    Classic pure pursuit on the rear axle: δ = atan(2 L sin α / ld), with α the angle to the
-    target in the car frame.
+    Pure pursuit on the rear axle: the arc through the target has curvature κ = 2 sin α / ld
+    (α: angle to the target in the car frame). The fitted car turns wider than a kinematic
+    bicycle and its hinge lags (τ ≈ 0.5 s), so the command is the steering that yields κ in
+    steady state (`steer_for_curvature`), led by (δ* − δ)·τ/T to turn the hinge in time.
     """
     params = params or CarParams()
     rear_offset = 0.0817  # base_link to rear axle [m]
@@ -32,14 +36,15 @@ def pure_pursuit_steering(
     dx, dy = target[:, 0] - rx, target[:, 1] - ry
     alpha = np.arctan2(dy, dx) - state.yaw
     ld = np.maximum(np.hypot(dx, dy), 1e-6)
-    delta = np.arctan(2.0 * params.wheelbase * np.sin(alpha) / ld)
-    return np.degrees(delta)
+    target = steer_for_curvature(2.0 * np.sin(alpha) / ld, params)
+    lead = (target - np.degrees(state.steer)) * params.steer_tau / LEAD_TIME
+    return np.clip(target + lead, -MAX_STEER_DEG, MAX_STEER_DEG)
 
 
 def drive_laps(
     world,  # drlocal.sim.episode.World (not imported at module level to keep pursuit.py leaf-like)
     speed: float | np.ndarray,
-    lookahead: float = 0.45,
+    lookahead: float = 0.7,
     max_steps: int = 3000,
 ) -> list[dict]:
     """Drive every car of `world` with pure pursuit for one episode; return one summary per car.
