@@ -111,6 +111,25 @@ def reward_test(
 
 
 @app.command()
+def render(
+    track: TrackOpt = "reinvent_base",
+    at: Annotated[float, typer.Option(help="Position on the lap, fraction 0-1 from the start line.")] = 0.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("view.png"),
+    camera: Annotated[str, typer.Option(help="front, left or stereo.")] = "front",
+    reverse: Annotated[bool, typer.Option(help="Drive the track in the reversed direction.")] = False,
+) -> None:
+    """Write what the car's camera sees at a point of the lap, next to a map with the car drawn."""
+    from drlocal.sensors.camera import save_view_png
+    from drlocal.tracks import load_track
+
+    if not 0.0 <= at <= 1.0:
+        raise DrlocalError(f"--at {at} is outside the lap.", hint="use a fraction between 0 and 1, e.g. --at 0.3.")
+    t = load_track(track)
+    save_view_png(t, at, str(out), camera=camera, reverse=reverse)
+    console.print(f"wrote {out} ({camera} camera at {at:.0%} of {t.name})", highlight=False)
+
+
+@app.command()
 def demo(
     track: TrackOpt = "reinvent_base",
     cars: Annotated[int, typer.Option(help="Number of cars driven at once.")] = 4,
