@@ -79,3 +79,21 @@ def test_demo_laps_reinvent_base(tmp_path: Path) -> None:
     r = drlocal("demo", "--cars", "2", "--speed", "1.5", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("lap_complete") == 2
+
+
+def test_render_writes_camera_view(tmp_path: Path) -> None:
+    r = drlocal("render", "--track", "reinvent_base", "--at", "0.3", "--out", "view.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    w, h = png_size(tmp_path / "view.png")
+    assert w > 600 and h > 250
+    bad = drlocal("render", "--at", "1.5", cwd=tmp_path)
+    assert bad.returncode == 1 and "outside the lap" in bad.stderr
+
+
+def test_init_then_invalid_setting_is_reported(tmp_path: Path) -> None:
+    assert drlocal("init", "job", cwd=tmp_path).returncode == 0
+    with (tmp_path / "job" / "run.env").open("a") as f:
+        f.write("DR_TRAIN_BEST_MODEL_METRIC=speed\n")
+    r = drlocal("train", "--dir", "job", cwd=tmp_path)
+    assert r.returncode == 1 and "DR_TRAIN_BEST_MODEL_METRIC='speed'" in r.stderr
+    assert "Traceback" not in r.stderr
