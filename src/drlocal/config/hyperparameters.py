@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from drlocal.config.jsonfile import read_json_object
 from drlocal.errors import DrlocalError
 
 #: DRfC `defaults/hyperparameters.json`.
@@ -74,21 +75,7 @@ def load_hyperparameters(source: str | Path | dict[str, Any] | None = None) -> H
     """Read and validate hyperparameters from a path, dict, or None (DRfC defaults)."""
     if source is None:
         return Hyperparameters.model_validate(DRFC_HYPERPARAMETERS)
-    where = "hyperparameters"
-    if isinstance(source, dict):
-        data = source
-    else:
-        path = Path(source)
-        where = str(path)
-        if not path.is_file():
-            raise DrlocalError(f"{path}: hyperparameters.json not found.", hint="check the path or run `drlocal init`.")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DrlocalError(
-                f"{path}, line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}).",
-                hint="fix the JSON syntax (trailing commas and comments are not allowed).",
-            ) from None
+    where, data = read_json_object(source, "hyperparameters")
     try:
         return Hyperparameters.model_validate(data)
     except ValidationError as err:

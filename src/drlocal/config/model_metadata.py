@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from drlocal.config.jsonfile import read_json_object
 from drlocal.errors import DrlocalError
 
 CAMERA_SENSORS = ("FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS", "observation")
@@ -148,6 +149,13 @@ class ModelMetadata(BaseModel):
     def lidar(self) -> str | None:
         return next((s for s in self.sensor if s in LIDAR_SENSORS), None)
 
+    def input_sizes(self) -> dict[str, int]:
+        """Network inputs: sensor name -> vector length (0 for cameras, whose shape is fixed)."""
+        cfg = self.lidar_config
+        sizes = {"LIDAR": LIDAR_RAYS, "SECTOR_LIDAR": cfg.num_sectors,
+                 "DISCRETIZED_SECTOR_LIDAR": cfg.num_sectors * cfg.num_values_per_sector}
+        return {s: sizes.get(s, 0) for s in self.sensor}
+
     def to_json_dict(self) -> dict[str, Any]:
         """The dict to write back to `model_metadata.json` (DeepRacer's key names and value types)."""
         if self.is_continuous:
@@ -191,22 +199,7 @@ def load_model_metadata(source: str | Path | dict[str, Any] | None = None) -> Mo
     """Read and validate model metadata from a path, a dict, or None (DRfC's default)."""
     if source is None:
         return ModelMetadata.model_validate(DRFC_DEFAULT)
-    if isinstance(source, dict):
-        where, data = "model_metadata", source
-    else:
-        path = Path(source)
-        where = str(path)
-        if not path.is_file():
-            raise DrlocalError(f"{path}: model_metadata.json not found.", hint="check the path or run `drlocal init`.")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DrlocalError(
-                f"{path}, line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}).",
-                hint="fix the JSON syntax (trailing commas and comments are not allowed).",
-            ) from None
-    if not isinstance(data, dict):
-        raise DrlocalError(f"{where}: expected a JSON object, got {type(data).__name__}.")
+    where, data = read_json_object(source, "model_metadata")
     try:
         return ModelMetadata.model_validate(data)
     except ValidationError as err:

@@ -83,10 +83,7 @@ def load_policy(store: ModelStore, which: str | int, device: torch.device) -> tu
     """The PPO network and model metadata of a checkpoint in `store`."""
     state = store.load_checkpoint(which, map_location=device)
     md = load_model_metadata(state.get("model_metadata") or (store.model_dir / "model_metadata.json"))
-    cfg = md.lidar_config
-    sizes = {"LIDAR": 64, "SECTOR_LIDAR": cfg.num_sectors,
-             "DISCRETIZED_SECTOR_LIDAR": cfg.num_sectors * cfg.num_values_per_sector}
-    sensors = {s: sizes.get(s, 0) for s in md.sensor}
+    sensors = md.input_sizes()
     if state.get("algorithm") == "sac":
         policy = SACPolicy(sensors, md.neural_network)
         policy.load_state_dict(state["model"]["policy"])

@@ -54,10 +54,7 @@ def step_cap(network: str, override: int | None) -> int:
 
 
 def sensor_sizes(job: Job) -> dict[str, int]:
-    cfg = job.metadata.lidar_config
-    sizes = {"LIDAR": 64, "SECTOR_LIDAR": cfg.num_sectors,
-             "DISCRETIZED_SECTOR_LIDAR": cfg.num_sectors * cfg.num_values_per_sector}
-    return {s: sizes.get(s, 0) for s in job.metadata.sensor}
+    return job.metadata.input_sizes()
 
 
 def build_model(job: Job) -> PPOActorCritic:

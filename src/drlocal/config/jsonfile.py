@@ -1,0 +1,28 @@
+"""Reading a user's JSON config file with errors that name the file, line and fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from drlocal.errors import DrlocalError
+
+
+def read_json_object(source: str | Path | dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    """(where, data) for a path or an already-parsed dict; `kind` names the file in messages."""
+    if isinstance(source, dict):
+        return kind, source
+    path = Path(source)
+    if not path.is_file():
+        raise DrlocalError(f"{path}: {kind}.json not found.", hint="check the path or run `drlocal init`.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DrlocalError(
+            f"{path}, line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}).",
+            hint="fix the JSON syntax (trailing commas and comments are not allowed).",
+        ) from None
+    if not isinstance(data, dict):
+        raise DrlocalError(f"{path}: expected a JSON object, got {type(data).__name__}.")
+    return str(path), data
