@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch is pinned first: an unpinned torch pulls several GB of CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	# the car extra (TensorFlow CPU, OpenVINO, onnx, onnxruntime) so the export/import tests run
+	$(BIN)/pip install -q -e '.[test,car]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,8 +40,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -280,6 +280,88 @@ def increment(
                   f"DR_LOCAL_S3_PRETRAINED=True (checkpoint {checkpoint})", highlight=False)
 
 
+@app.command("export")
+def export_cmd(
+    directory: DirOpt = Path("."),
+    checkpoint: Annotated[str, typer.Option(help="best, last or a checkpoint number.")] = "best",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="car (model.tar.gz), onnx, droa (DeepRacer-on-AWS "
+                                     "import folder) or all.")] = "car",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default <prefix>/export).")] = None,
+    check: Annotated[bool, typer.Option(help="Run the exported graph with TensorFlow, OpenVINO, TFLite (and "
+                                        "onnxruntime) on rendered frames; compare with the PyTorch policy.")] = False,
+    prefix: Annotated[str | None, typer.Option(help="Model prefix (default DR_LOCAL_S3_MODEL_PREFIX).")] = None,
+) -> None:
+    """Write the model for the physical car (TensorFlow frozen graph), ONNX runtimes or DeepRacer-on-AWS."""
+    from drlocal.export import car
+    from drlocal.store.local import ModelStore
+
+    formats = {"car", "onnx", "droa"} if fmt == "all" else {fmt}
+    if not formats <= {"car", "onnx", "droa"}:
+        raise DrlocalError(f"unknown --format {fmt!r}.", hint="use car, onnx, droa or all.")
+    job = _load_job(directory)
+    store = ModelStore(job.model_root(prefix))
+    model, metadata, name = car.load_trained(store, checkpoint)
+    spec = car.spec_of(model, metadata)
+    out_dir = out or store.root / "export"
+    console.print(f"exporting {store.root.name} checkpoint {name} ({metadata['training_algorithm']}, "
+                  f"{spec.network}, sensors {', '.join(spec.sensor_names)}) to {out_dir}", highlight=False)
+    results = []
+    obs = car.check_observations(metadata, job.run.world_name) if check else None
+    if "car" in formats:
+        paths = car.export_car(spec, metadata, out_dir)
+        console.print(f"car model: {paths['tar']}  (model.pb + model_metadata.json; upload it in the car's "
+                      "console under Models, or copy it to a USB stick's models/ folder)", highlight=False)
+        if obs is not None:
+            results += car.check_car(spec, model, paths["pb"].read_bytes(), obs)
+    if "onnx" in formats:
+        path = car.export_onnx(spec, out_dir)
+        console.print(f"ONNX model: {path}", highlight=False)
+        if obs is not None:
+            results.append(car.check_onnx(spec, model, path.read_bytes(), obs))
+    if "droa" in formats:
+        folder, missing = car.export_droa(spec, metadata, store, name, out_dir)
+        console.print(f"DeepRacer-on-AWS import folder: {folder}", highlight=False)
+        if missing:
+            err_console.print(f"[yellow]warning:[/] the model prefix has no {', '.join(missing)}; DeepRacer-on-AWS "
+                              "requires them: copy them into the folder before importing.", highlight=False)
+    if results:
+        console.print(f"checks on {len(next(iter(obs.values())))} rendered frames of {job.run.world_name} "  # type: ignore[union-attr]
+                      "against the PyTorch policy:", highlight=False)
+        for r in results:
+            console.print("  " + r.line(), highlight=False)
+        if not all(r.ok for r in results):
+            raise DrlocalError("the exported model does not reproduce the PyTorch policy (see the checks above).")
+
+
+@app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="model.tar.gz, model.pb, or a DRfC / console / DeepRacer-on-AWS "
+                                         "model folder.")],
+    directory: DirOpt = Path("."),
+    prefix: Annotated[str | None, typer.Option(help="Model prefix to create under data/<bucket>/ "
+                                               "(default imported-<name>).")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="model_metadata.json to use (default: the one in "
+                                                  "the archive or folder).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace a model already stored under that prefix.")] = False,
+) -> None:
+    """Read an existing DeepRacer model's weights into a drlocal model prefix (evaluate it or train on top)."""
+    from drlocal.export.importer import import_model
+
+    job = _load_job(directory)
+    stem = path.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz").removesuffix(".pb") or "model"
+    name = prefix or f"imported-{stem}"
+    res = import_model(path, job.model_root(name), metadata_path=metadata, force=force)
+    spec = res.spec
+    kind = "continuous" if spec.continuous else f"{spec.num_outputs} discrete actions"
+    console.print(f"imported {path} -> {res.root} (checkpoint {res.checkpoint}): {spec.algorithm}, {spec.network}, "
+                  f"sensors {', '.join(spec.sensor_names)}, {kind}", highlight=False)
+    if res.fresh:
+        console.print(f"not in the source, initialised fresh: {', '.join(res.fresh)}", highlight=False)
+    console.print(f"evaluate: DR_LOCAL_S3_MODEL_PREFIX={name} drlocal evaluate --dir {directory}\n"
+                  f"train on top: set DR_LOCAL_S3_PRETRAINED=True, DR_LOCAL_S3_PRETRAINED_PREFIX={name} in run.env",
+                  highlight=False)
+
+
 def main() -> None:
     """Entry point: run the app, turning DrlocalError into one readable message and exit status 1."""
     try:
