@@ -172,4 +172,8 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     assert training == list(range(1, 3 * EPISODES + 1))  # no gap, no duplicate
     evals = [m["episode"] for m in metrics if m["phase"] == "evaluation"]
     assert evals == [3, 3, 6, 6, 9, 9]
+    # round-robin starts continue across the restart: every iteration's first episode starts elsewhere
+    first_x = [(prefix / "training-simtrace" / f"{k}-iteration.csv").read_text().splitlines()[1].split(",")[2]
+               for k in range(3)]
+    assert len(set(first_x)) == 3
     assert (prefix / "model" / ".finished").exists()

@@ -229,16 +229,15 @@ class Trainer:
         self.state = TrainerState(**state["trainer"])
         w = self.env.world
         if self.state.start_ndist:
-            w.start_ndist[:] = self.state.start_ndist
+            w.start_ndist[:] = self.state.start_ndist  # the starts of the last finished iteration
             w.reverse[:] = self.state.reverse
+            w.needs_advance[:] = self.state.iteration > 0  # so the next iteration advances from them
             w.reset()
             w.episode[:] = self.state.episodes // max(self.episodes_per_iter, 1)
         self.actor.steps = self.state.actor_steps
         # drop metrics written after the checkpoint (the interrupted iteration)
         old = TrainingMetrics.load(self.metrics.path, self.job.run.best_model_metric)
-        self.metrics.entries = [e for e in old.entries if e["episode"] <= self.state.episodes
-                                and not (e["phase"] == "evaluation" and e["episode"] == self.state.episodes
-                                         and self._evaluated_after_checkpoint(e))]
+        self.metrics.entries = [e for e in old.entries if e["episode"] <= self.state.episodes]
         self.metrics.save()
         self.say(f"resuming {self.store.root.name} at iteration {self.state.iteration} from {state['name']}")
 
@@ -247,9 +246,6 @@ class Trainer:
             self.sac.load_state_dict(state["model"])
         else:
             self.model.load_state_dict(state["model"])
-
-    def _evaluated_after_checkpoint(self, entry: dict[str, Any]) -> bool:
-        return entry["metric_time"] > self.state.clock * 1000.0
 
     def _save_checkpoint(self, eval_metric: float | None) -> CheckpointName:
         name = CheckpointName(self.state.checkpoint, self.state.env_steps)
