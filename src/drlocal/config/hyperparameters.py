@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drlocal.config.jsonfile import read_json_object
+from drlocal.config.jsonfile import format_validation_errors, read_json_object
 from drlocal.errors import DrlocalError
 
 #: DRfC `defaults/hyperparameters.json`.
@@ -79,8 +78,6 @@ def load_hyperparameters(source: str | Path | dict[str, Any] | None = None) -> H
     try:
         return Hyperparameters.model_validate(data)
     except ValidationError as err:
-        lines = [f"{where}: {err.error_count()} invalid value(s):"]
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"])
-            lines.append(f"  - {key} = {json.dumps(e.get('input'))}: {e['msg']}")
-        raise DrlocalError("\n".join(lines), hint="DRfC defaults: `drlocal init` writes a valid file.") from None
+        raise DrlocalError(
+            format_validation_errors(where, err.errors()), hint="DRfC defaults: `drlocal init` writes a valid file."
+        ) from None

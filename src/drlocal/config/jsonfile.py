@@ -26,3 +26,14 @@ def read_json_object(source: str | Path | dict[str, Any], kind: str) -> tuple[st
     if not isinstance(data, dict):
         raise DrlocalError(f"{path}: expected a JSON object, got {type(data).__name__}.")
     return str(path), data
+
+
+def format_validation_errors(where: str, errors: list[dict[str, Any]], skip_loc: tuple[str, ...] = ()) -> str:
+    """One line per pydantic error: `key = value: rule`, under a `where: N invalid value(s):` header."""
+    lines = [f"{where}: {len(errors)} invalid value(s):"]
+    for e in errors:
+        loc = ".".join(str(p) for p in e["loc"] if p not in skip_loc)
+        value = e.get("input")
+        shown = json.dumps(value) if isinstance(value, str | int | float | bool | type(None)) else repr(value)[:60]
+        lines.append(f"  - {loc or '(file)'} = {shown}: {e['msg']}")
+    return "\n".join(lines)

@@ -6,13 +6,12 @@ every problem is reported at once with the file, key, value and what is allowed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from drlocal.config.jsonfile import read_json_object
+from drlocal.config.jsonfile import format_validation_errors, read_json_object
 from drlocal.errors import DrlocalError
 
 CAMERA_SENSORS = ("FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS", "observation")
@@ -186,13 +185,7 @@ def _format_errors(where: str, err: ValidationError, data: Any) -> str:
     if deep:
         errors = [e for e in errors if not (e["loc"][:1] == ("action_space",) and len(e["loc"]) <= 2
                                             and e["type"] in ("list_type", "model_type", "dict_type"))]
-    lines = [f"{where}: {len(errors)} invalid value(s):"]
-    for e in errors:
-        loc = ".".join(str(p) for p in e["loc"] if p not in ("list[DiscreteAction]", "ContinuousActionSpace"))
-        value = e.get("input")
-        shown = json.dumps(value) if isinstance(value, str | int | float | bool | type(None)) else repr(value)[:60]
-        lines.append(f"  - {loc or '(file)'} = {shown}: {e['msg']}")
-    return "\n".join(lines)
+    return format_validation_errors(where, errors, skip_loc=("list[DiscreteAction]", "ContinuousActionSpace"))
 
 
 def load_model_metadata(source: str | Path | dict[str, Any] | None = None) -> ModelMetadata:
