@@ -51,7 +51,7 @@ def main() -> None:
     shutil.copy(Path(__file__).parents[1] / "examples" / "race_reward_function.py", cf / "reward_function.py")
     env = {"DR_WORLD_NAME": "reInvent2019_track", "DR_EVAL_IS_CONTINUOUS": "True", "DR_EVAL_NUMBER_OF_TRIALS": "3",
            "DR_TRAIN_BEST_MODEL_METRIC": args.metric}
-    job = load_job(root, environ=env)
+    job = load_job(root, environ={}, overrides=env)
 
     def show(r) -> None:
         print(f"iter {r.iteration}  progress {r.mean_progress:5.1f}%  laps {r.laps}/20  eval {r.eval_progress:5.1f}%  "

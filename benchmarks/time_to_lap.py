@@ -26,7 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="time_to_lap-"))
     init_workdir(root)
-    job = load_job(root, environ={"DR_EVAL_MAX_RESETS": "0", "DR_EVAL_IS_CONTINUOUS": "False"})
+    job = load_job(root, environ={}, overrides={"DR_EVAL_MAX_RESETS": "0", "DR_EVAL_IS_CONTINUOUS": "False"})
     trainer = Trainer(job, seed=0, max_iterations=1)
     t0 = time.perf_counter()
     eval_s = 0.0

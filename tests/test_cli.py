@@ -11,10 +11,10 @@ import pytest
 EXAMPLE = Path(__file__).parents[1] / "examples" / "reward_function.py"
 
 
-def drlocal(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def drlocal(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "drlocal.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **(env or {})},
     )
 
 
@@ -97,3 +97,22 @@ def test_init_then_invalid_setting_is_reported(tmp_path: Path) -> None:
     r = drlocal("train", "--dir", "job", cwd=tmp_path)
     assert r.returncode == 1 and "DR_TRAIN_BEST_MODEL_METRIC='speed'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_run_env_wins_over_a_stale_shell_export(tmp_path: Path) -> None:
+    """As in DRfC (dr-update-env re-exports the files): the edited run.env counts, not the old export."""
+    assert drlocal("init", "job", cwd=tmp_path).returncode == 0
+    with (tmp_path / "job" / "run.env").open("a") as f:
+        f.write("DR_TRAIN_BEST_MODEL_METRIC=speed\n")
+    shell = {"DR_TRAIN_BEST_MODEL_METRIC": "progress", "DR_LOCAL_SECRET_ACCESS_KEY": "s3cr3t-value"}
+    r = drlocal("train", "--dir", "job", cwd=tmp_path, env=shell)
+    assert r.returncode == 1 and "DR_TRAIN_BEST_MODEL_METRIC='speed'" in r.stderr
+    assert "s3cr3t-value" not in r.stderr + r.stdout and "Traceback" not in r.stderr
+
+
+def test_missing_experiment_is_one_clear_error(tmp_path: Path) -> None:
+    assert drlocal("init", "job", cwd=tmp_path).returncode == 0
+    r = drlocal("train", "--dir", "job", cwd=tmp_path, env={"DR_EXPERIMENT_NAME": "sprint-v1"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    flat = " ".join(r.stderr.split())
+    assert "experiment 'sprint-v1' (from environment)" in flat and "experiments does not exist" in flat

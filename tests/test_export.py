@@ -10,6 +10,7 @@ makes "same action" a real test rather than a tie-break.
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from drlocal.cli import app
 from drlocal.config.model_metadata import DRFC_DEFAULT
 from drlocal.config.workdir import init_workdir, load_job
 from drlocal.export import car
+from drlocal.export.droa import TRAINING_MANDATORY_YAML_KEYS, parse_training_params
 from drlocal.export.graphdef import parse_graphdef
 from drlocal.export.importer import import_model, read_source, spec_from_source
 from drlocal.export.spec import PPO_OUTPUT, SAC_OUTPUT, input_name, spec_from_torch
@@ -146,6 +148,19 @@ def test_export_then_import_gives_identical_actions(ppo: dict[str, Any], tmp_pat
     np.testing.assert_array_equal(a.argmax(1), b.argmax(1))
 
 
+def test_import_of_a_drlocal_prefix_keeps_its_checkpoint(ppo: dict[str, Any], tmp_path: Path) -> None:
+    res = import_model(ppo["store"].root, tmp_path / "copy", checkpoint="best")
+    assert (res.checkpoint, res.source, res.fresh) == ("3_Step-1234.ckpt", "drlocal", [])
+    assert sorted(res.history) == ["ip/hyperparameters.json", "reward_function.py", "training_params.yaml"]
+    store = ModelStore(res.root)
+    assert store.checkpoints() == [CheckpointName(3, 1234)]
+    assert store.read_checkpoints_json()["best_checkpoint"] == {"name": "3_Step-1234.ckpt", "avg_eval_metric": 42.0,
+                                                               "time_stamp": 10.0}
+    model, _, _ = load_policy(store, "best", torch.device("cpu"))
+    a, b = torch_out(ppo["model"], ppo["obs"]), torch_out(model, ppo["obs"])
+    np.testing.assert_array_equal(a, b)
+
+
 def test_load_model_agrees_on_folder_tarball_and_pb(ppo: dict[str, Any]) -> None:
     obs = ppo["obs"][CAM]
     models = [load_model(ppo["store"].root), load_model(ppo["paths"]["tar"]), load_model(ppo["paths"]["pb"])]
@@ -180,6 +195,15 @@ def test_deepracer_on_aws_folder_round_trips_through_its_tf_checkpoint(ppo: dict
                 "model/3_Step-1234.ckpt.data-00000-of-00001", "model/model_3.pb"):
         assert (folder / rel).is_file(), rel
     assert (folder / "model/.coach_checkpoint").read_text().strip() == "3_Step-1234.ckpt"
+    # DRoA's import API reads ip/hyperparameters.json, its website wants hyperparameters.json at the root
+    assert (folder / "ip/hyperparameters.json").read_bytes() == (folder / "hyperparameters.json").read_bytes()
+    text = (folder / "training_params.yaml").read_text()
+    params = parse_training_params(text)
+    assert text.startswith("---\n'ALTERNATE_DRIVING_DIRECTION': 'False'\n")
+    assert set(TRAINING_MANDATORY_YAML_KEYS) <= set(params) and len(params) == 26
+    assert (params["WORLD_NAME"], params["SAGEMAKER_SHARED_S3_PREFIX"], params["METRICS_S3_OBJECT_KEY"]) == (
+        "reinvent_base", "prefix", "prefix/metrics/TrainingMetrics.json")  # from the prefix's own yaml
+    assert "TRACK_DIRECTION_CLOCKWISE" not in params  # reinvent_base has one direction only
     from drlocal.export.tfgraph import read_checkpoint
 
     names = read_checkpoint(folder / "model" / "3_Step-1234.ckpt")
@@ -198,6 +222,29 @@ def test_deepracer_on_aws_folder_round_trips_through_its_tf_checkpoint(ppo: dict
     with torch.no_grad():
         assert torch.equal(model.policy_output(obs), ppo["model"].policy_output(obs))
         assert torch.equal(model.value(obs), ppo["model"].value(obs))
+
+
+def test_deepracer_on_aws_training_params_from_the_run(ppo: dict[str, Any], tmp_path: Path) -> None:
+    """With the run's DR_* values: a two-direction track gets its base name and TRACK_DIRECTION_CLOCKWISE as
+    the YAML boolean DRoA compares with `=== true`; the training metrics go where DRoA looks for them."""
+    store = ModelStore(tmp_path / "bucket" / "two-way")
+    shutil.copytree(ppo["store"].root, store.root)
+    (store.root / "training_params.yaml").unlink()
+    (store.metrics_dir).mkdir()
+    (store.metrics_dir / "TrainingMetrics.json").write_text('{"metrics": []}')
+    folder, missing = car.export_droa(ppo["spec"], dict(DRFC_DEFAULT), store, "3_Step-1234.ckpt", tmp_path / "a")
+    assert missing == ["training_params.yaml"]  # neither run values nor a yaml: DRfC's defaults, and a warning
+    assert parse_training_params((folder / "training_params.yaml").read_text())["WORLD_NAME"] == "reinvent_base"
+    assert (folder / "metrics/training/training-metrics.json").read_text() == '{"metrics": []}'
+    run = {"DR_WORLD_NAME": "reInvent2019_track_cw", "DR_TRAIN_REVERSE_DIRECTION": "False", "DR_CAR_COLOR": "Blue"}
+    folder, missing = car.export_droa(ppo["spec"], dict(DRFC_DEFAULT), store, "3_Step-1234.ckpt", tmp_path / "b",
+                                      run_values=run)
+    assert missing == []
+    text = (folder / "training_params.yaml").read_text()
+    assert "'TRACK_DIRECTION_CLOCKWISE': !!bool 'true'\n'WORLD_NAME': 'reInvent2019_track'\n" in text
+    params = parse_training_params(text)
+    assert (params["CAR_COLOR"], params["SAGEMAKER_SHARED_S3_BUCKET"], params["SAGEMAKER_SHARED_S3_PREFIX"]) == (
+        "Blue", "bucket", "two-way")
 
 
 def test_continuous_camera_and_lidar_model(tmp_path: Path) -> None:
@@ -305,8 +352,9 @@ def test_cli_export_check_and_import(ppo: dict[str, Any], tmp_path: Path) -> Non
     # the imported prefix as DR_LOCAL_S3_PRETRAINED_PREFIX: the trainer starts from its weights
     from drlocal.learn.trainer import Trainer
 
-    job = load_job(tmp_path, environ={"DR_LOCAL_S3_PRETRAINED": "True", "DR_LOCAL_S3_PRETRAINED_PREFIX": "from-car",
-                                      "DR_LOCAL_S3_MODEL_PREFIX": "on-top"})
+    job = load_job(tmp_path, environ={}, overrides={"DR_LOCAL_S3_PRETRAINED": "True",
+                                                   "DR_LOCAL_S3_PRETRAINED_PREFIX": "from-car",
+                                                   "DR_LOCAL_S3_MODEL_PREFIX": "on-top"})
     trainer = Trainer(job, max_iterations=1)
     assert np.abs(torch_out(trainer.model.cpu(), ppo["obs"]) - torch_out(ppo["model"], ppo["obs"])).max() <= 1e-5
 

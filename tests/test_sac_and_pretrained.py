@@ -86,7 +86,7 @@ def _folder(tmp_path: Path, metadata: dict | None = None) -> Path:
 
 def test_sac_training_iteration_and_evaluation(tmp_path: Path) -> None:
     root = _folder(tmp_path, CONTINUOUS_SAC)
-    job = load_job(root, environ={"DR_TRAIN_MIN_EVAL_TRIALS": "1"})
+    job = load_job(root, environ={}, overrides={"DR_TRAIN_MIN_EVAL_TRIALS": "1"})
     trainer = Trainer(job, max_iterations=1, seed=0)
     trainer.train()
     state = ModelStore(job.model_root()).load_checkpoint("last")
@@ -99,12 +99,12 @@ def test_sac_training_iteration_and_evaluation(tmp_path: Path) -> None:
 
 def test_pretrained_start_copies_weights(tmp_path: Path) -> None:
     root = _folder(tmp_path)
-    job = load_job(root, environ={"DR_TRAIN_MIN_EVAL_TRIALS": "0"})
+    job = load_job(root, environ={}, overrides={"DR_TRAIN_MIN_EVAL_TRIALS": "0"})
     Trainer(job, max_iterations=1, seed=0).train()
     source = ModelStore(job.model_root()).load_checkpoint("last")["model"]
     env = {"DR_LOCAL_S3_PRETRAINED": "True", "DR_LOCAL_S3_PRETRAINED_PREFIX": "rl-deepracer-sagemaker",
            "DR_LOCAL_S3_MODEL_PREFIX": "second", "DR_TRAIN_MIN_EVAL_TRIALS": "0"}
-    job2 = load_job(root, environ=env)
+    job2 = load_job(root, environ={}, overrides=env)
     t2 = Trainer(job2, max_iterations=1, seed=5)
     for k, v in t2.model.state_dict().items():
         assert torch.equal(v, source[k]), k

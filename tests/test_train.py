@@ -115,7 +115,7 @@ def test_evaluate_writes_metrics_and_simtrace(trained: Path) -> None:
 
 
 def test_continuous_evaluation_with_resets(trained: Path) -> None:
-    job = load_job(trained, environ={"DR_EVAL_MAX_RESETS": "2", "DR_EVAL_OFF_TRACK_PENALTY": "1.0"})
+    job = load_job(trained, environ={}, overrides={"DR_EVAL_MAX_RESETS": "2", "DR_EVAL_OFF_TRACK_PENALTY": "1.0"})
     res = evaluate(job, checkpoint="best", trials=1, continuous=True)
     lap = res.laps[-1]
     # an untrained model goes off track: it is re-placed twice (1 s pause each), then the episode ends

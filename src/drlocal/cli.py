@@ -163,21 +163,33 @@ def demo(
         f"{steps} car-steps of simulated time in {elapsed:.2f} s wall clock "
         f"({steps / elapsed:.0f} steps/s; Gazebo runs 15 steps/s per worker)."
     )
-    console.print(
-        "[yellow]Training is not implemented yet[/]: this demo drives a scripted car through the DeepRacer "
-        "world (tracks, car dynamics, params, episodes) that training will use."
-    )
+    console.print("This drives a scripted car through the DeepRacer world that training uses; train a model "
+                  "with `drlocal init DIR` and `drlocal train --dir DIR`.")
 
 
 DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="Working folder (DRfC layout). Default: current folder.")]
+ExpOpt = Annotated[str | None, typer.Option("--experiment", "-e", help="DRfC experiment: experiments/<name>/run.env "
+                                            "(default DR_EXPERIMENT_NAME).")]
+CfgOpt = Annotated[Path | None, typer.Option("--config", help="Run config file instead of run.env (DRfC's "
+                                             "`source bin/activate.sh FILE`).")]
 
 
-def _load_job(directory: Path):
+def _load_job(directory: Path, experiment: str | None = None, config: Path | None = None, strict: bool = True):
+    """Read the folder, print its warnings, open its store (saying which one when it is not the plain disk).
+
+    `strict=False` for commands that only move files: a custom file missing from the bucket is then
+    taken from the local custom_files/ with a warning instead of stopping."""
     from drlocal.config.workdir import load_job
 
-    job = load_job(directory)
+    job = load_job(directory, experiment=experiment, config=config, strict_custom_files=strict)
     for w in job.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    store = getattr(job, "store", None)
+    if store is not None:
+        for n in store.notes:
+            err_console.print(f"[yellow]note:[/] {n}", highlight=False)
+        if store.remote is not None:
+            err_console.print(f"store: {store.describe()}", highlight=False)
     return job
 
 
@@ -208,11 +220,24 @@ def train(
     iterations: Annotated[int | None, typer.Option(help="Stop after this many iterations.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     plain: Annotated[bool, typer.Option(help="Plain progress lines even on a terminal.")] = False,
+    wipe: Annotated[bool, typer.Option("--wipe", "-w", help="Delete an existing model prefix first (DRfC's "
+                                       "dr-start-training -w).")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Parse and validate everything (config, reward function, "
+                                        "track, store, prefix); train nothing, write nothing.")] = False,
+    experiment: ExpOpt = None,
+    config: CfgOpt = None,
 ) -> None:
     """Train the folder's model (reward function, model_metadata.json, hyperparameters.json)."""
     from drlocal.learn.trainer import IterationReport, Trainer
 
-    job = _load_job(directory)
+    if iterations is not None and iterations < 0:
+        raise DrlocalError(f"--iterations {iterations} is negative.", hint="use 0 or more.")
+    if minutes is not None and minutes < 0:
+        raise DrlocalError(f"--minutes {minutes} is negative.", hint="use 0 or more.")
+    job = _load_job(directory, experiment, config)
+    if check:
+        _check_training(job, resume=resume, wipe=wipe)
+        return
 
     def report(r: IterationReport) -> None:
         best = f"{r.best_metric:.1f}" if r.best_metric is not None else "-"
@@ -229,14 +254,49 @@ def train(
             console.print(line, highlight=False)
 
     trainer = Trainer(job, minutes=minutes, resume=resume, seed=seed, on_iteration=report,
-                      on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations)
+                      on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations, wipe=wipe)
     console.print(
         f"training {job.run.model_prefix} on {job.run.world_name}: {trainer.episodes_per_iter} episodes/iteration, "
         f"up to {trainer.iterations_total} iterations, device {trainer.device}", highlight=False,
     )
     state = trainer.train()
     best = state.best["name"] if state.best else "-"
-    console.print(f"model: {trainer.store.root}  (last checkpoint {state.checkpoint}, best {best})", highlight=False)
+    where = trainer.bucket.url(trainer.prefix) if trainer.bucket.remote is not None else trainer.store.root
+    console.print(f"model: {where}  (last checkpoint {state.checkpoint}, best {best})", highlight=False)
+
+
+def _check_training(job, *, resume: bool, wipe: bool) -> None:
+    """`drlocal train --check`: everything a training start reads, validated; nothing written."""
+    from drlocal.sim.reward import load_reward_function
+    from drlocal.store.select import store_of
+    from drlocal.tracks import load_track
+
+    run = job.run
+    load_reward_function(job.reward_path)
+    track = load_track(run.world_name)
+    bucket = store_of(job)
+    existing = bucket.prefix_objects(run.model_prefix)
+    lines = [f"config: {', '.join(str(p) for p in getattr(job, 'config_files', []) or [job.root])}",
+             f"track: {track.name} ({track.length:.2f} m)",
+             f"model_metadata: {job.metadata_path} ({job.metadata.training_algorithm}, {job.metadata.neural_network})",
+             f"hyperparameters: {job.hyperparameters_path}", f"reward function: {job.reward_path} (loads)",
+             f"store: {bucket.kind}: {bucket.describe()}"]
+    problems = []
+    if existing and not (resume or wipe):
+        problems.append(f"{bucket.url(run.model_prefix)} exists ({len(existing)} objects): train would refuse it "
+                        "(use --resume, --wipe or another DR_LOCAL_S3_MODEL_PREFIX)")
+    if resume and not existing:
+        problems.append(f"--resume: {bucket.url(run.model_prefix)} holds nothing to resume")
+    if run.pretrained:
+        pre = bucket.prefix_objects(run.pretrained_prefix)
+        lines.append(f"pretrained: {bucket.url(run.pretrained_prefix)} ({len(pre)} objects)")
+        if not pre:
+            problems.append(f"DR_LOCAL_S3_PRETRAINED_PREFIX={run.pretrained_prefix}: no such model")
+    for line in lines:
+        console.print(line, highlight=False)
+    if problems:
+        raise DrlocalError("train --check found:\n" + "\n".join(f"  - {p}" for p in problems))
+    console.print("ok: `drlocal train` would start", highlight=False)
 
 
 @app.command()
@@ -246,14 +306,18 @@ def evaluate(
     trials: Annotated[int | None, typer.Option(help="Laps / trials (default DR_EVAL_NUMBER_OF_TRIALS).")] = None,
     continuous: Annotated[bool | None, typer.Option(help="One continuous run (default DR_EVAL_IS_CONTINUOUS).")] = None,
     track: Annotated[str | None, typer.Option("--track", "-t", help="Evaluate on another track.")] = None,
+    prefix: Annotated[str | None, typer.Option("--prefix", "-p", help="Model prefix (default "
+                                               "DR_LOCAL_S3_MODEL_PREFIX).")] = None,
+    experiment: ExpOpt = None,
+    config: CfgOpt = None,
 ) -> None:
     """Evaluate a trained model with greedy actions and print lap times."""
     from drlocal.learn.evaluate import evaluate as run_eval
 
-    job = _load_job(directory)
-    res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track)
+    job = _load_job(directory, experiment, config)
+    res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track, prefix=prefix)
     where = track or job.run.world_name
-    table = Table(title=f"evaluation of {job.run.model_prefix} checkpoint {res.checkpoint} on {where}")
+    table = Table(title=f"evaluation of {prefix or job.run.model_prefix} checkpoint {res.checkpoint} on {where}")
     for col in ("trial", "status", "progress %", "time s", "off track", "resets"):
         table.add_column(col, justify="right")
     for lap in res.laps:
@@ -263,20 +327,28 @@ def evaluate(
     done = res.completed
     avg = f"{np.mean([lap.elapsed_ms for lap in done]) / 1000:.2f} s" if done else "-"
     console.print(f"laps completed {len(done)}/{len(res.laps)}, average lap {avg}", highlight=False)
-    console.print(f"metrics: {res.metrics_path}\nsimtrace: {res.simtrace_path}", highlight=False)
+    console.print(f"metrics: {res.drfc_metrics_path} (and {Path(res.metrics_path).name})\n"
+                  f"simtrace: {res.simtrace_path}", highlight=False)
 
 
 @app.command()
 def increment(
     directory: DirOpt = Path("."),
     checkpoint: Annotated[str, typer.Option(help="Checkpoint of the current model to start from.")] = "last",
+    new_prefix: Annotated[str | None, typer.Option("--prefix", "-p", help="Name of the new model prefix "
+                                                   "(DRfC -p; default: bump the number).")] = None,
+    delimiter: Annotated[str, typer.Option("--delimiter", help="Delimiter before the number (DRfC -d).")] = "-",
+    wipe: Annotated[bool, typer.Option("--wipe", "-w", help="Delete the new prefix if it exists (DRfC -w).")] = False,
+    experiment: ExpOpt = None,
+    config: CfgOpt = None,
 ) -> None:
     """Make the current model the pretrained one and bump the model prefix (DRfC dr-increment-training)."""
     from drlocal.config.workdir import increment_run_env
 
-    job = _load_job(directory)
-    old, new = increment_run_env(job, checkpoint)
-    console.print(f"run.env: DR_LOCAL_S3_PRETRAINED_PREFIX={old}, DR_LOCAL_S3_MODEL_PREFIX={new}, "
+    job = _load_job(directory, experiment, config)
+    old, new = increment_run_env(job, checkpoint, new_prefix=new_prefix, delimiter=delimiter, wipe=wipe)
+    target = getattr(job, "run_config_file", None) or (job.root / "run.env")
+    console.print(f"{target}: DR_LOCAL_S3_PRETRAINED_PREFIX={old}, DR_LOCAL_S3_MODEL_PREFIX={new}, "
                   f"DR_LOCAL_S3_PRETRAINED=True (checkpoint {checkpoint})", highlight=False)
 
 
@@ -290,16 +362,21 @@ def export_cmd(
     check: Annotated[bool, typer.Option(help="Run the exported graph with TensorFlow, OpenVINO, TFLite (and "
                                         "onnxruntime) on rendered frames; compare with the PyTorch policy.")] = False,
     prefix: Annotated[str | None, typer.Option(help="Model prefix (default DR_LOCAL_S3_MODEL_PREFIX).")] = None,
+    experiment: ExpOpt = None,
+    config: CfgOpt = None,
 ) -> None:
     """Write the model for the physical car (TensorFlow frozen graph), ONNX runtimes or DeepRacer-on-AWS."""
     from drlocal.export import car
     from drlocal.store.local import ModelStore
+    from drlocal.store.select import store_of
 
     formats = {"car", "onnx", "droa"} if fmt == "all" else {fmt}
     if not formats <= {"car", "onnx", "droa"}:
         raise DrlocalError(f"unknown --format {fmt!r}.", hint="use car, onnx, droa or all.")
-    job = _load_job(directory)
-    store = ModelStore(job.model_root(prefix))
+    job = _load_job(directory, experiment, config)
+    bucket = store_of(job)
+    store = ModelStore(bucket.pull(prefix or job.run.model_prefix,
+                                   ["model/*", "ip/*", "reward_function.py", "training_params.yaml"]))
     model, metadata, name = car.load_trained(store, checkpoint)
     spec = car.spec_of(model, metadata)
     out_dir = out or store.root / "export"
@@ -319,11 +396,14 @@ def export_cmd(
         if obs is not None:
             results.append(car.check_onnx(spec, model, path.read_bytes(), obs))
     if "droa" in formats:
-        folder, missing = car.export_droa(spec, metadata, store, name, out_dir)
+        folder, missing = car.export_droa(spec, metadata, store, name, out_dir, run_values=job)
         console.print(f"DeepRacer-on-AWS import folder: {folder}", highlight=False)
         if missing:
             err_console.print(f"[yellow]warning:[/] the model prefix has no {', '.join(missing)}; DeepRacer-on-AWS "
                               "requires them: copy them into the folder before importing.", highlight=False)
+    if out is None:
+        bucket.publish_tree(out_dir)
+        bucket.finish()
     if results:
         console.print(f"checks on {len(next(iter(obs.values())))} rendered frames of {job.run.world_name} "  # type: ignore[union-attr]
                       "against the PyTorch policy:", highlight=False)
@@ -343,23 +423,55 @@ def import_cmd(
     metadata: Annotated[Path | None, typer.Option(help="model_metadata.json to use (default: the one in "
                                                   "the archive or folder).")] = None,
     force: Annotated[bool, typer.Option(help="Replace a model already stored under that prefix.")] = False,
+    checkpoint: Annotated[str, typer.Option("--checkpoint", "-c", help="For a model folder: last (default), best "
+                                            "or a checkpoint number.")] = "last",
+    experiment: ExpOpt = None,
 ) -> None:
     """Read an existing DeepRacer model's weights into a drlocal model prefix (evaluate it or train on top)."""
-    from drlocal.export.importer import import_model
+    import tempfile
 
-    job = _load_job(directory)
-    stem = path.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz").removesuffix(".pb") or "model"
-    name = prefix or f"imported-{stem}"
-    res = import_model(path, job.model_root(name), metadata_path=metadata, force=force)
+    from drlocal.export.importer import import_model
+    from drlocal.store.select import store_of
+
+    job = _load_job(directory, experiment)
+    bucket = store_of(job)
+    text = str(path)
+    with tempfile.TemporaryDirectory(prefix="drlocal-import-") as tmp:
+        if text.startswith("s3:/"):  # a model in S3 (read with DR_UPLOAD_S3_PROFILE, as dr-download-model does)
+            from drlocal.store.objects import parse_s3_url
+            from drlocal.store.transfer import source_store
+
+            src_bucket, src_prefix = parse_s3_url(text.replace("s3:/", "s3://", 1) if "s3://" not in text else text)
+            src = source_store(job)(src_bucket)
+            for o in src.list(src_prefix + "/"):
+                src.download(o.key, Path(tmp) / o.key[len(src_prefix) + 1:])
+            path = Path(tmp)
+            stem = Path(src_prefix).name or "model"
+        else:
+            stem = path.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz").removesuffix(".pb") \
+                or "model"
+        name = prefix or f"imported-{stem}"
+        if bucket.prefix_objects(name) and not force:
+            raise DrlocalError(f"{bucket.url(name)}: already holds a model.",
+                               hint="choose another --prefix, or --force to replace it.")
+        res = import_model(path, bucket.local_root / name, metadata_path=metadata, force=force,
+                           checkpoint=checkpoint)
+    bucket.publish_tree(bucket.local_root / name)
+    bucket.finish()
     spec = res.spec
     kind = "continuous" if spec.continuous else f"{spec.num_outputs} discrete actions"
     console.print(f"imported {path} -> {res.root} (checkpoint {res.checkpoint}): {spec.algorithm}, {spec.network}, "
                   f"sensors {', '.join(spec.sensor_names)}, {kind}", highlight=False)
     if res.fresh:
         console.print(f"not in the source, initialised fresh: {', '.join(res.fresh)}", highlight=False)
-    console.print(f"evaluate: DR_LOCAL_S3_MODEL_PREFIX={name} drlocal evaluate --dir {directory}\n"
+    console.print(f"evaluate: drlocal evaluate --dir {directory} --prefix {name}\n"
                   f"train on top: set DR_LOCAL_S3_PRETRAINED=True, DR_LOCAL_S3_PRETRAINED_PREFIX={name} in run.env",
                   highlight=False)
+
+
+from drlocal.cli_store import register as _register_store_commands  # noqa: E402
+
+_register_store_commands(app, console, err_console, _load_job)
 
 
 def main() -> None:

@@ -120,7 +120,10 @@ class DeepRacerModel:
 
 
 def _is_drlocal_prefix(p: Path) -> bool:
-    return p.is_dir() and any((p / "model").glob("*.ckpt.pt"))
+    """A model prefix (drlocal's, DRfC's or DeepRacer-on-AWS's): best/last/N are honoured for any of them."""
+    from drlocal.store.local import ModelStore
+
+    return p.is_dir() and (p / "model").is_dir() and bool(ModelStore(p).checkpoints())
 
 
 def load_model(path: str | Path, checkpoint: str | int = "best") -> DeepRacerModel:

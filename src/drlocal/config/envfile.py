@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +31,21 @@ class EnvValue:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-def _expand(text: str, known: dict[str, EnvValue]) -> str:
+def _expand(text: str, known: dict[str, EnvValue], environ: Mapping[str, str] | None = None) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
         if name in known:
             return known[name].value
-        return os.environ.get(name, "")
+        return (os.environ if environ is None else environ).get(name, "")
 
     return _REF.sub(sub, text)
 
 
-def parse_env_file(path: str | Path, known: dict[str, EnvValue] | None = None) -> dict[str, EnvValue]:
-    """Parse one env file; `known` values (from earlier files) resolve `$VAR` references.
+def parse_env_file(
+    path: str | Path, known: dict[str, EnvValue] | None = None, environ: Mapping[str, str] | None = None,
+) -> dict[str, EnvValue]:
+    """Parse one env file; `known` values (from earlier files) resolve `$VAR` references, then `environ`
+    (default os.environ), as bash would.
 
     Single quotes are literal, double quotes and bare words expand references; a `#` outside
     quotes starts a comment. Raises DrlocalError naming the file and line of a malformed entry.
@@ -71,15 +75,16 @@ def parse_env_file(path: str | Path, known: dict[str, EnvValue] | None = None) -
         value = " ".join(parts)
         stripped = rest.strip()
         if not stripped.startswith("'"):
-            value = _expand(value, out)
+            value = _expand(value, out, environ)
         out[key] = EnvValue(value, str(path), n)
     return out
 
 
-def read_env_files(*paths: str | Path) -> dict[str, EnvValue]:
-    """Read env files in order (later ones override and may reference earlier ones); missing files are skipped."""
+def read_env_files(*paths: str | Path, environ: Mapping[str, str] | None = None) -> dict[str, EnvValue]:
+    """Read env files in order (later ones override and may reference earlier ones); missing files are skipped.
+    `$VAR` references to names no file sets resolve from `environ` (default os.environ)."""
     values: dict[str, EnvValue] = {}
     for p in paths:
         if Path(p).is_file():
-            values = parse_env_file(p, values)
+            values = parse_env_file(p, values, environ)
     return values

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from drlocal.config.jsonfile import format_validation_errors, read_json_object
 from drlocal.errors import DrlocalError
@@ -48,6 +49,13 @@ class Hyperparameters(BaseModel):
     term_cond_max_episodes: int = Field(1000, ge=1)
     sac_alpha: float = Field(0.2, ge=0.0, le=10.0)
 
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems that do not stop training, e.g. unknown keys of the file (ignored, as DeepRacer does)."""
+        return self._warnings
+
     @field_validator("exploration_type", mode="before")
     @classmethod
     def _exploration(cls, v: Any) -> Any:
@@ -70,14 +78,32 @@ class Hyperparameters(BaseModel):
         return dict(sorted(d.items()))
 
 
+def unknown_key_warnings(where: str, data: dict[str, Any]) -> list[str]:
+    """One warning per key that is not a hyperparameter (DeepRacer ignores it), with a "did you mean"."""
+    known = list(Hyperparameters.model_fields)
+    out = []
+    for key in data:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f" (known keys: {', '.join(known)})"
+        out.append(f"{where}: unknown hyperparameter {key!r} is ignored{hint}")
+    return out
+
+
 def load_hyperparameters(source: str | Path | dict[str, Any] | None = None) -> Hyperparameters:
-    """Read and validate hyperparameters from a path, dict, or None (DRfC defaults)."""
+    """Read and validate hyperparameters from a path, dict, or None (DRfC defaults).
+
+    Unknown keys do not stop the run (DeepRacer ignores them too); they are listed in the result's
+    `warnings`."""
     if source is None:
         return Hyperparameters.model_validate(DRFC_HYPERPARAMETERS)
     where, data = read_json_object(source, "hyperparameters")
     try:
-        return Hyperparameters.model_validate(data)
+        hp = Hyperparameters.model_validate(data)
     except ValidationError as err:
         raise DrlocalError(
             format_validation_errors(where, err.errors()), hint="DRfC defaults: `drlocal init` writes a valid file."
         ) from None
+    hp._warnings = unknown_key_warnings(where, data)
+    return hp

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from drlocal.config.jsonfile import format_validation_errors, read_json_object
 from drlocal.errors import DrlocalError
@@ -18,6 +19,9 @@ CAMERA_SENSORS = ("FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS", "obser
 LIDAR_SENSORS = ("LIDAR", "SECTOR_LIDAR", "DISCRETIZED_SECTOR_LIDAR")
 NETWORKS = ("DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "DEEP_CONVOLUTIONAL_NETWORK", "DEEP_CONVOLUTIONAL_NETWORK_DEEP")
 LIDAR_RAYS = 64
+#: Values that newer simapp versions accept but drlocal does not implement: value -> what it is.
+UNSUPPORTED_SENSORS = {"IMU": "the inertial measurement unit sensor of newer simapp versions"}
+UNSUPPORTED_ALGORITHMS = {"llm": "the LLM-driven training of newer simapp versions"}
 
 #: DRfC's `defaults/model_metadata.json`: 5 discrete actions at 0.6 m/s, PPO, front camera.
 DRFC_DEFAULT: dict[str, Any] = {
@@ -92,6 +96,17 @@ class ModelMetadata(BaseModel):
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
 
+    @field_validator("training_algorithm", mode="before")
+    @classmethod
+    def _supported_algorithm(cls, v: Any) -> Any:
+        name = v.strip().lower() if isinstance(v, str) else v
+        if name in UNSUPPORTED_ALGORITHMS:
+            raise PydanticCustomError(
+                "not_supported", "'{name}' ({what}) is not supported by drlocal; use clipped_ppo or sac",
+                {"name": name, "what": UNSUPPORTED_ALGORITHMS[name]},
+            )
+        return v
+
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
@@ -100,6 +115,12 @@ class ModelMetadata(BaseModel):
     @field_validator("sensor")
     @classmethod
     def _sensors(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if s in UNSUPPORTED_SENSORS:
+                raise PydanticCustomError(
+                    "not_supported", "sensor {name} ({what}) is not supported by drlocal; supported sensors: {ok}",
+                    {"name": s, "what": UNSUPPORTED_SENSORS[s], "ok": ", ".join(CAMERA_SENSORS + LIDAR_SENSORS)},
+                )
         unknown = [s for s in v if s not in CAMERA_SENSORS + LIDAR_SENSORS]
         if unknown:
             raise ValueError(f"unknown sensor(s) {unknown}; allowed: {', '.join(CAMERA_SENSORS + LIDAR_SENSORS)}")

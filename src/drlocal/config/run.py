@@ -1,18 +1,31 @@
 """DRfC's `run.env` + `system.env` variables that mean something to drlocal, validated together.
 
-Values come from the files, then from environment variables of the same name (which override,
-as in DRfC). Every invalid value is reported at once with file:line, key, value and the allowed
-range. Infrastructure variables (Docker, GPUs, viewers, Kinesis, …) are accepted and ignored
-with one warning; unknown `DR_*` names get a "did you mean" warning.
+Precedence is DRfC's: before every command DRfC re-exports the values of its env files
+(`dr-update-env`), so a value in a file wins over a stale export in the shell, and a variable
+that no file sets still comes from the environment. drlocal warns when an environment value is
+overridden that way. Every invalid value is reported at once with file:line, key, value and the
+allowed range. Where each value came from (file:line, environment, default) is kept in
+`RunConfig.origins`.
+
+Variables that are not honoured fall in three groups:
+
+* infrastructure (Docker, GPUs, viewers, Kinesis, images, ports, …): one "ignored" warning
+  listing those set to something other than DRfC's template value;
+* settings that change results but are not supported yet: one loud warning each, only when set
+  to a non-default value;
+* unknown `DR_*` names: a warning with a "did you mean" suggestion.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from drlocal.config.envfile import EnvValue
 from drlocal.errors import DrlocalError
@@ -23,6 +36,10 @@ VARIABLES: dict[str, str] = {
     "DR_RACE_TYPE": "race_type",
     "DR_RUN_ID": "run_id",
     "DR_CAR_NAME": "car_name",
+    "DR_CAR_BODY_SHELL_TYPE": "body_shell_type",
+    "DR_CAR_COLOR": "car_color",
+    "DR_DISPLAY_NAME": "display_name",
+    "DR_RACER_NAME": "racer_name",
     "DR_TRAIN_CHANGE_START_POSITION": "change_start_position",
     "DR_TRAIN_REVERSE_DIRECTION": "reverse_direction",
     "DR_TRAIN_ALTERNATE_DRIVING_DIRECTION": "alternate_driving_direction",
@@ -38,6 +55,7 @@ VARIABLES: dict[str, str] = {
     "DR_EVAL_COLLISION_PENALTY": "eval_collision_penalty",
     "DR_EVAL_CHECKPOINT": "eval_checkpoint",
     "DR_EVAL_REVERSE_DIRECTION": "eval_reverse_direction",
+    "DR_EVAL_SAVE_MP4": "eval_save_mp4",
     "DR_LOCAL_S3_BUCKET": "bucket",
     "DR_LOCAL_S3_MODEL_PREFIX": "model_prefix",
     "DR_LOCAL_S3_PRETRAINED": "pretrained",
@@ -47,21 +65,63 @@ VARIABLES: dict[str, str] = {
     "DR_LOCAL_S3_MODEL_METADATA_KEY": "model_metadata_key",
     "DR_LOCAL_S3_HYPERPARAMETERS_KEY": "hyperparameters_key",
     "DR_LOCAL_S3_REWARD_KEY": "reward_key",
+    "DR_LOCAL_S3_METRICS_PREFIX": "metrics_prefix",
+    "DR_LOCAL_S3_TRAINING_PARAMS_FILE": "training_params_file",
+    "DR_LOCAL_S3_EVAL_PARAMS_FILE": "eval_params_file",
     "DR_UPLOAD_S3_PREFIX": "upload_prefix",
+    # where the bucket lives and how to reach it (system.env)
+    "DR_CLOUD": "cloud",
+    "DR_AWS_APP_REGION": "aws_region",
+    "DR_LOCAL_S3_PROFILE": "local_s3_profile",
+    "DR_UPLOAD_S3_PROFILE": "upload_s3_profile",
+    "DR_UPLOAD_S3_BUCKET": "upload_bucket",
+    "DR_MINIO_URL": "minio_url",
+    "DR_REMOTE_MINIO_URL": "remote_minio_url",
+    "DR_LOCAL_S3_ENDPOINT_URL": "local_s3_endpoint_url",
+    "DR_WORKERS": "workers",
+    "DR_EXPERIMENT_NAME": "experiment_name",
 }
-#: Variables that only configure DRfC's infrastructure: accepted, warned about once, ignored.
-IGNORED_PREFIXES = (
-    "DR_DOCKER", "DR_SIMAPP", "DR_ROBOMAKER", "DR_SAGEMAKER", "DR_MINIO", "DR_ANALYSIS", "DR_GUI", "DR_KINESIS",
-    "DR_CAMERA", "DR_ENABLE_EXTRA_KVS", "DR_HOST_X", "DR_DISPLAY", "DR_WEBVIEWER", "DR_CLOUD_WATCH", "DR_TELEGRAF",
-    "DR_GAZEBO", "DR_TRAIN_RTF", "DR_EVAL_RTF", "DR_CAR_COLOR", "DR_CAR_BODY_SHELL", "DR_DISPLAY_NAME",
-    "DR_RACER_NAME", "DR_CLOUD", "DR_AWS_APP_REGION", "DR_UPLOAD_S3_PROFILE", "DR_UPLOAD_S3_BUCKET",
-    "DR_LOCAL_S3_PROFILE", "DR_QUIET", "DR_WORKERS", "DR_REMOTE_MINIO", "DR_EXPERIMENT", "DR_DROA",
-    "DR_EVAL_SAVE_MP4", "DR_EVAL_OPP", "DR_EVAL_DEBUG_REWARD", "DR_EVAL_RESET_BEHIND_DIST", "DR_OA_", "DR_H2B_",
-    "DR_TRAIN_MULTI_CONFIG", "DR_ENABLE_DOMAIN_RANDOMIZATION", "DR_LOCAL_S3_TRAINING_PARAMS_FILE",
-    "DR_LOCAL_S3_EVAL_PARAMS_FILE", "DR_LOCAL_S3_METRICS_PREFIX", "DR_UPLOAD_S3_ROLE", "DR_DIR", "DR_CONFIG",
-    "DR_LOCAL_S3_ENDPOINT_URL", "DR_LOCAL_S3_AUTH_MODE", "DR_TRAIN_COMPOSE_FILE", "DR_EVAL_COMPOSE_FILE",
-    "DR_REGULAR_UPLOAD", "DR_REGULAR_PHYSICAL", "DR_CONTINUE_ON_SPOT", "DR_IMPORT_MODEL",
+
+#: Older names DRfC's prepare-config.py still reads when the current name is not set: old -> current.
+LEGACY_NAMES: dict[str, str] = {
+    "DR_CHANGE_START_POSITION": "DR_TRAIN_CHANGE_START_POSITION",
+    "DR_ALTERNATE_DRIVING_DIRECTION": "DR_TRAIN_ALTERNATE_DRIVING_DIRECTION",
+    "DR_COLLISION_PENALTY": "DR_EVAL_COLLISION_PENALTY",
+}
+
+#: Variables DRfC's own scripts (`source bin/activate.sh`, `dr-start-*`) export into the user's shell.
+#: They are derived, not settings: accepted without a word when they come from the environment.
+SHELL_EXPORTS = frozenset({
+    "DR_DIR", "DR_CONFIG", "DR_LOCAL_S3_AUTH_MODE", "DR_TRAIN_COMPOSE_FILE", "DR_EVAL_COMPOSE_FILE",
+    "DR_MINIO_COMPOSE_FILE", "DR_DOCKER_FILE_SEP", "DR_ROBOMAKER_TRAIN_PORT", "DR_ROBOMAKER_EVAL_PORT",
+    "DR_ROBOMAKER_GUI_PORT", "DR_DOCKER_MAJOR_VERSION", "DR_LOCAL_PROFILE_ENDPOINT_URL", "DR_LOCAL_ACCESS_KEY_ID",
+    "DR_LOCAL_SECRET_ACCESS_KEY", "DR_UPLOAD_PROFILE", "DR_CURRENT_PARAMS_FILE", "DR_MOUNT_DIR", "DR_VIEWER_HTML",
+    "DR_NGINX_CONF",
+})
+
+#: Infrastructure that drlocal does not need (containers, images, GPUs, viewers, streams, logs, …).
+INFRASTRUCTURE_PREFIXES = (
+    "DR_DOCKER", "DR_SIMAPP", "DR_ROBOMAKER", "DR_SAGEMAKER", "DR_MINIO_", "DR_ANALYSIS", "DR_GUI", "DR_USE_GUI",
+    "DR_KINESIS", "DR_CAMERA", "DR_ENABLE_EXTRA_KVS", "DR_HOST_X", "DR_DISPLAY", "DR_WEBVIEWER", "DR_CLOUD_WATCH",
+    "DR_TELEGRAF", "DR_GAZEBO", "DR_TRAIN_RTF", "DR_EVAL_RTF", "DR_QUIET", "DR_DROA", "DR_EVAL_DEBUG_REWARD",
+    "DR_UPLOAD_S3_ROLE", "DR_REGULAR_UPLOAD", "DR_REGULAR_PHYSICAL", "DR_CONTINUE_ON_SPOT", "DR_IMPORT_MODEL",
+    "DR_COACH_IMAGE", *sorted(SHELL_EXPORTS),
 )
+
+#: DRfC's template values of infrastructure variables: a variable at this value is not worth a warning.
+INFRASTRUCTURE_DEFAULTS: dict[str, str] = {
+    "DR_GUI_ENABLE": "false", "DR_CAMERA_MAIN_ENABLE": "true", "DR_CAMERA_SUB_ENABLE": "false",
+    "DR_CAMERA_KVS_ENABLE": "true", "DR_ENABLE_EXTRA_KVS_OVERLAY": "false",
+    "DR_SIMAPP_SOURCE": "awsdeepracercommunity/deepracer-simapp", "DR_MINIO_IMAGE": "latest",
+    "DR_ANALYSIS_IMAGE": "cpu", "DR_ROBOMAKER_MOUNT_LOGS": "false", "DR_CLOUD_WATCH_ENABLE": "false",
+    "DR_HOST_X": "false", "DR_WEBVIEWER_PORT": "8100", "DR_QUIET_ACTIVATE": "false", "DR_EVAL_DEBUG_REWARD": "false",
+    "DR_EVAL_RTF": "1.0", "DR_TRAIN_RTF": "1.0", "DR_TELEGRAF_PORT": "8092",
+}
+
+#: Settings of the other race types; DRfC, too, reads them only when DR_RACE_TYPE selects that race.
+RACE_TYPE_PREFIXES = ("DR_OA_", "DR_H2B_", "DR_EVAL_OPP_")
+
+SECRET_MARKERS = ("SECRET", "ACCESS_KEY", "PASSWORD", "TOKEN", "CREDENTIAL")
 
 
 def _bool(v: Any) -> Any:
@@ -74,14 +134,74 @@ def _bool(v: Any) -> Any:
     return v
 
 
+def _truthy(value: str) -> bool:
+    return _bool(value) is True
+
+
+def _number_is(value: str, default: float) -> bool:
+    try:
+        return float(value) == default
+    except ValueError:
+        return False
+
+
+def _more_than_one(value: str) -> bool:
+    try:
+        return int(value.strip()) > 1
+    except ValueError:
+        return False  # reported as an invalid DR_WORKERS value
+
+
+def _set(value: str) -> bool:
+    return bool(value.strip())
+
+
+_CUDA = "drlocal does not read it: it trains in one process on the first visible CUDA device; choose the GPU " \
+        "with CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1 drlocal train)"
+_SIMAPP = "drlocal does not run the simapp, so changes in that folder have no effect on training"
+
+#: Settings that change results but are not supported yet: variable -> (is it set to a non-default value?, why).
+UNSUPPORTED: dict[str, tuple[Callable[[str], bool], str]] = {
+    "DR_ENABLE_DOMAIN_RANDOMIZATION": (
+        _truthy, "domain randomisation is not supported yet: every episode uses the same colours and lighting, "
+                 "so the model is less robust on the real car"),
+    "DR_TRAIN_MULTI_CONFIG": (
+        _truthy, "multi-config training is not supported yet: worker-N.env files are not read, every episode uses "
+                 "this run config"),
+    "DR_WORKERS": (
+        _more_than_one, "drlocal runs all episodes of an iteration (num_episodes_between_training) as parallel "
+                        "cars in one process, so the number of workers does not change the result"),
+    "DR_EVAL_RESET_BEHIND_DIST": (
+        lambda v: not _number_is(v, 1.0), "not supported yet: it places a reset car behind an obstacle, and "
+                                          "drlocal has no obstacles or bot cars"),
+    "DR_SAGEMAKER_CUDA_DEVICES": (_set, _CUDA),
+    "DR_ROBOMAKER_CUDA_DEVICES": (_set, _CUDA),
+    "DR_ROBOMAKER_MOUNT_SIMAPP_DIR": (_set, _SIMAPP),
+    "DR_ROBOMAKER_MOUNT_SCRIPTS_DIR": (_set, _SIMAPP),
+}
+#: Honoured variables that also get a warning when set: what drlocal does not do with them yet.
+NOT_YET: dict[str, tuple[Callable[[str], bool], str]] = {
+    "DR_EVAL_SAVE_MP4": (_truthy, "drlocal does not record MP4 videos of evaluations yet"),
+}
+
+
 class RunConfig(BaseModel):
-    """The run settings drlocal uses (DRfC names in VARIABLES); defaults are DRfC's templates."""
+    """The run settings drlocal uses (DRfC names in VARIABLES); defaults are DRfC's templates.
+
+    `origins` maps each DR_* name to where its value came from: "run.env:12" (a file and line,
+    relative to the working folder), "environment", "default", or what a caller forced
+    ("override", "--experiment").
+    """
 
     model_config = ConfigDict(extra="forbid")
     world_name: str = "reinvent_base"
     race_type: Literal["TIME_TRIAL"] = "TIME_TRIAL"
     run_id: int = 0
     car_name: str = "FastCar"
+    body_shell_type: str = "deepracer"
+    car_color: str = "Red"
+    display_name: str = ""  # "" = car_name (the template's $DR_CAR_NAME)
+    racer_name: str = ""  # "" = car_name
     change_start_position: bool = True
     reverse_direction: bool = False
     alternate_driving_direction: bool = False
@@ -93,10 +213,11 @@ class RunConfig(BaseModel):
     eval_number_of_trials: int = Field(3, ge=1, le=1000)
     eval_is_continuous: bool = True
     eval_max_resets: int = Field(100, ge=0)
-    eval_off_track_penalty: float = Field(5.0, ge=0.0, le=60.0)
-    eval_collision_penalty: float = Field(5.0, ge=0.0, le=60.0)
+    eval_off_track_penalty: float = Field(5.0, ge=0.0)  # [s]
+    eval_collision_penalty: float = Field(5.0, ge=0.0)  # [s]
     eval_checkpoint: Literal["best", "last"] = "last"
     eval_reverse_direction: bool = False
+    eval_save_mp4: bool = False
     bucket: str = "bucket"
     model_prefix: str = "rl-deepracer-sagemaker"
     pretrained: bool = False
@@ -106,11 +227,35 @@ class RunConfig(BaseModel):
     model_metadata_key: str = "custom_files/model_metadata.json"
     hyperparameters_key: str = "custom_files/hyperparameters.json"
     reward_key: str = "custom_files/reward_function.py"
+    metrics_prefix: str = ""  # "" = <model_prefix>/metrics (the template's value)
+    training_params_file: str = "training_params.yaml"
+    eval_params_file: str = "evaluation_params.yaml"
     upload_prefix: str = ""
+    #: where the bucket lives: None = drlocal's own folder data/<bucket>/; local/azure = DRfC's MinIO,
+    #: aws = S3, remote = the MinIO at remote_minio_url
+    cloud: Literal["local", "azure", "aws", "remote"] | None = None
+    aws_region: str = "us-east-1"
+    local_s3_profile: str | None = None
+    upload_s3_profile: str = "default"
+    upload_bucket: str | None = None  # DRfC's init writes "not-defined" until the user sets it
+    minio_url: str | None = None  # DRfC's URL of MinIO as seen from its containers
+    remote_minio_url: str | None = None
+    #: the bucket's S3 endpoint as seen from this machine; when unset, what DRfC's activate.sh derives
+    #: from DR_CLOUD (local/azure: http://localhost:9000, remote: remote_minio_url, aws: None = AWS)
+    local_s3_endpoint_url: str | None = None
+    workers: int = Field(1, ge=1)
+    experiment_name: str | None = None
+
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def origins(self) -> dict[str, str]:
+        """DR_* name -> where its value came from ("run.env:12", "environment", "default", …)."""
+        return self._origins
 
     @field_validator(
         "change_start_position", "reverse_direction", "alternate_driving_direction", "eval_is_continuous",
-        "eval_reverse_direction", "pretrained", mode="before",
+        "eval_reverse_direction", "pretrained", "eval_save_mp4", mode="before",
     )
     @classmethod
     def _booleans(cls, v: Any) -> Any:
@@ -121,49 +266,182 @@ class RunConfig(BaseModel):
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
 
+    @field_validator("cloud", mode="before")
+    @classmethod
+    def _cloud(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return v.strip().lower() or None
+        return v
+
     @field_validator("race_type", mode="before")
     @classmethod
-    def _upper(cls, v: Any) -> Any:
-        return v.strip().upper() if isinstance(v, str) else v
+    def _race_type(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().upper()
+            if v in ("OBJECT_AVOIDANCE", "HEAD_TO_BOT", "HEAD_TO_MODEL"):
+                raise PydanticCustomError(
+                    "race_type", "drlocal trains and evaluates TIME_TRIAL races only; {race} is not supported yet",
+                    {"race": v},
+                )
+        return v
 
     @field_validator("max_steps_per_iteration", mode="before")
     @classmethod
     def _empty_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
 
+    @field_validator(
+        "local_s3_profile", "upload_bucket", "minio_url", "remote_minio_url", "local_s3_endpoint_url",
+        "experiment_name", mode="before",
+    )
+    @classmethod
+    def _unset_none(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
-def build_run_config(values: dict[str, EnvValue], environ: dict[str, str] | None = None) -> tuple[RunConfig, list[str]]:
-    """RunConfig from env-file values overridden by environment variables; returns (config, warnings)."""
-    environ = dict(os.environ) if environ is None else environ
-    merged: dict[str, EnvValue] = dict(values)
-    for k, v in environ.items():
-        if k.startswith("DR_"):
-            merged[k] = EnvValue(v, "environment", 0)
-    data: dict[str, Any] = {}
-    origin: dict[str, EnvValue] = {}
+    @model_validator(mode="after")
+    def _derived(self) -> RunConfig:
+        """Fill the values DRfC derives from others when they are not set."""
+        if not self.metrics_prefix.strip():
+            self.metrics_prefix = f"{self.model_prefix}/metrics"
+        if not self.display_name.strip():
+            self.display_name = self.car_name
+        if not self.racer_name.strip():
+            self.racer_name = self.car_name
+        if self.local_s3_endpoint_url is None:
+            if self.cloud in ("local", "azure"):
+                self.local_s3_endpoint_url = "http://localhost:9000"
+            elif self.cloud == "remote":
+                self.local_s3_endpoint_url = self.remote_minio_url
+        return self
+
+
+def _show(key: str, value: str) -> str:
+    """A value as printed in messages; secrets never are."""
+    return "<hidden>" if any(m in key for m in SECRET_MARKERS) else value
+
+
+def _where(ev: EnvValue, base: Path | None) -> str:
+    """file:line relative to the working folder when the file lies in it (else as given)."""
+    if base is not None and ev.line:
+        try:
+            return f"{Path(ev.file).relative_to(base).as_posix()}:{ev.line}"
+        except ValueError:
+            pass
+    return ev.where
+
+
+def _merge(
+    values: Mapping[str, EnvValue], environ: Mapping[str, str], overrides: Mapping[str, EnvValue], base: Path | None,
+) -> tuple[dict[str, EnvValue], list[str]]:
+    """Environment, then file values (which win, as DRfC re-exports them), then the caller's overrides."""
+    merged = {k: EnvValue(v, "environment", 0) for k, v in environ.items() if k.startswith("DR_")}
+    warnings: list[str] = []
+    for key, ev in values.items():
+        env = merged.get(key)
+        if env is not None and env.value != ev.value and key not in overrides:
+            warnings.append(
+                f"{key}={_show(key, env.value)} in the environment is overridden by {_where(ev, base)} "
+                f"({_show(key, ev.value)}), as DRfC does"
+            )
+        merged[key] = ev
+    merged.update(overrides)
+    return merged, warnings
+
+
+def _classify(
+    merged: dict[str, EnvValue], race_type: str, base: Path | None,
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Sort the non-honoured DR_* names: (ignored infrastructure, loud warnings, other-race settings, unknown)."""
     ignored: list[str] = []
+    loud: list[str] = []
+    other_race: list[str] = []
     unknown: list[str] = []
+    for key in sorted(merged):
+        ev = merged[key]
+        if not key.startswith("DR_") or key in LEGACY_NAMES:
+            continue
+        if key in UNSUPPORTED or key in NOT_YET:
+            is_set, why = UNSUPPORTED.get(key) or NOT_YET[key]
+            if is_set(ev.value):
+                loud.append(f"{key}={_show(key, ev.value)} ({_where(ev, base)}): {why}")
+        elif key in VARIABLES:
+            continue
+        elif key.startswith(RACE_TYPE_PREFIXES):
+            if race_type != "TIME_TRIAL":
+                other_race.append(key)
+        elif key.startswith(INFRASTRUCTURE_PREFIXES):
+            if key in SHELL_EXPORTS and ev.file == "environment":
+                continue
+            value = ev.value.strip()
+            if value and value.lower() != INFRASTRUCTURE_DEFAULTS.get(key):
+                ignored.append(key)
+        else:
+            unknown.append(key)
+    return ignored, loud, other_race, unknown
+
+
+def _data(merged: dict[str, EnvValue], base: Path | None) -> tuple[dict[str, Any], dict[str, EnvValue], dict[str, str]]:
+    """(field values, field -> EnvValue, DR_* name -> origin) of the honoured variables, legacy names included."""
+    data: dict[str, Any] = {}
+    source: dict[str, EnvValue] = {}
+    origins = dict.fromkeys(VARIABLES, "default")
     for key, ev in merged.items():
+        if key.startswith("DR_"):
+            origins[key] = _where(ev, base)
         if key in VARIABLES:
             data[VARIABLES[key]] = ev.value
-            origin[VARIABLES[key]] = ev
-        elif key.startswith("DR_"):
-            (ignored if key.startswith(IGNORED_PREFIXES) else unknown).append(key)
-    warnings: list[str] = []
+            source[VARIABLES[key]] = ev
+    for old, new in LEGACY_NAMES.items():
+        if old in merged and new not in merged:
+            ev = merged[old]
+            data[VARIABLES[new]] = ev.value
+            source[VARIABLES[new]] = ev
+            origins[new] = f"{origins[old]} (as {old})"
+    return data, source, origins
+
+
+def build_run_config(
+    values: Mapping[str, EnvValue],
+    environ: Mapping[str, str] | None = None,
+    *,
+    overrides: Mapping[str, str | EnvValue] | None = None,
+    base: Path | None = None,
+) -> tuple[RunConfig, list[str]]:
+    """RunConfig from env-file values, environment variables and overrides; returns (config, warnings).
+
+    File values win over the environment (DRfC re-exports its files before every command);
+    variables that no file sets come from the environment; `overrides` (name -> value) win over
+    both. `base` is the working folder, for file names relative to it in `RunConfig.origins`.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    forced = {k: v if isinstance(v, EnvValue) else EnvValue(v, "override", 0) for k, v in (overrides or {}).items()}
+    merged, warnings = _merge(values, environ, forced, base)
+    race_type = merged["DR_RACE_TYPE"].value.strip().upper() if "DR_RACE_TYPE" in merged else "TIME_TRIAL"
+    ignored, loud, other_race, unknown = _classify(merged, race_type, base)
     if ignored:
-        warnings.append(f"ignored (infrastructure that drlocal does not need): {', '.join(sorted(ignored))}")
-    for key in sorted(unknown):
-        close = difflib.get_close_matches(key, list(VARIABLES), n=1)
+        warnings.append(f"ignored (infrastructure that drlocal does not need): {', '.join(ignored)}")
+    warnings += loud
+    for key in unknown:
+        close = difflib.get_close_matches(key, [*VARIABLES, *LEGACY_NAMES, *UNSUPPORTED], n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        warnings.append(f"unknown variable {key} ({merged[key].where}){hint}")
+        warnings.append(f"unknown variable {key} ({_where(merged[key], base)}){hint}")
+    data, source, origins = _data(merged, base)
     try:
-        return RunConfig.model_validate(data), warnings
+        run = RunConfig.model_validate(data)
     except ValidationError as err:
-        field_to_var = {f: k for k, f in VARIABLES.items()}
-        lines = [f"{err.error_count()} invalid setting(s):"]
-        for e in err.errors():
-            fname = str(e["loc"][0])
-            ev = origin.get(fname)
-            where = ev.where if ev else "?"
-            lines.append(f"  - {where}: {field_to_var.get(fname, fname)}={e.get('input')!r}: {e['msg']}")
-        raise DrlocalError("\n".join(lines), hint="fix the values in run.env / system.env.") from None
+        raise _invalid(err, source, other_race) from None
+    run._origins = origins
+    return run, warnings
+
+
+def _invalid(err: ValidationError, source: dict[str, EnvValue], other_race: list[str]) -> DrlocalError:
+    field_to_var = {f: k for k, f in VARIABLES.items()}
+    lines = [f"{err.error_count()} invalid setting(s):"]
+    for e in err.errors():
+        fname = str(e["loc"][0]) if e["loc"] else "?"
+        ev = source.get(fname)
+        where = ev.where if ev else "?"
+        lines.append(f"  - {where}: {field_to_var.get(fname, fname)}={e.get('input')!r}: {e['msg']}")
+    if other_race:
+        lines.append(f"  (so these settings of that race type have no effect either: {', '.join(other_race)})")
+    return DrlocalError("\n".join(lines), hint="fix the values in run.env / system.env.")

@@ -6,6 +6,8 @@
     graphdef    reads frozen graphs without TensorFlow
     car         archives, the DeepRacer-on-AWS folder, and the TF/OpenVINO/TFLite/ONNX checks
     importer    model.tar.gz / model.pb / model folders -> a drlocal model prefix
+    drfc        DRfC / SageMaker checkpoints (TF checkpoint, model_<N>.pb) read in place and written
+    droa        training_params.yaml as DeepRacer-on-AWS and the simapp need it
 
 TensorFlow, OpenVINO and onnx are imported only inside the functions that need them, so
 `import drlocal` (and `drlocal.load_model` on any model) works without the extra.

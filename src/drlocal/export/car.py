@@ -10,7 +10,11 @@ no checkpoint files, so none are packed (DRfC's `dr-upload-car-zip` packs SageMa
 
 DeepRacer-on-AWS import folder (`source/docs/import/README.md` of aws-solutions/deepracer-on-aws):
 `model_metadata.json`, `reward_function.py`, `training_params.yaml`, `hyperparameters.json` at
-the root and `model/.coach_checkpoint` plus the TF checkpoint files in `model/`.
+the root (the website requires them there; the import API reads `ip/hyperparameters.json`, so it
+is written there too), `model/.coach_checkpoint` plus the TF checkpoint files in `model/`, and
+the training metrics as `metrics/training/training-*.json` (optional, for the console's graphs).
+`training_params.yaml` is generated with every key the import and the simapp need
+(`drlocal.export.droa`), from the run's DR_* values or, without them, from the prefix's own yaml.
 """
 
 from __future__ import annotations
@@ -81,15 +85,44 @@ def export_onnx(spec: PolicySpec, out_dir: Path) -> Path:
     return path
 
 
+def _droa_params(store: ModelStore, run_values: Any) -> tuple[dict[str, Any], bool]:
+    """(training_params.yaml keys, whether they rest on real run settings) for the DRoA folder."""
+    from drlocal.export.droa import (
+        dr_values,
+        droa_training_params,
+        parse_training_params,
+        run_values_from_training_params,
+    )
+
+    own = store.root / "training_params.yaml"
+    known = run_values is not None or own.is_file()
+    values: dict[str, Any] = {}
+    if own.is_file():
+        values = run_values_from_training_params(parse_training_params(own.read_text(encoding="utf-8")))
+    if run_values is not None:
+        values.update(dr_values(run_values))
+    if store.root.parent.name:
+        values.setdefault("DR_LOCAL_S3_BUCKET", store.root.parent.name)
+    return droa_training_params(values, prefix=store.root.name), known
+
+
 def export_droa(spec: PolicySpec, metadata: dict[str, Any], store: ModelStore, checkpoint: str,
-                out_dir: Path) -> tuple[Path, list[str]]:
-    """The folder DeepRacer-on-AWS imports; returns (folder, names of side files the prefix lacked)."""
+                out_dir: Path, *, run_values: Any = None) -> tuple[Path, list[str]]:
+    """The folder DeepRacer-on-AWS imports; returns (folder, names of side files the prefix lacked).
+
+    `run_values`: the run's settings for training_params.yaml (a Job, a RunConfig or DR_* values, see
+    `droa.droa_training_params`), over the prefix's own training_params.yaml; with neither, DRfC's
+    defaults are used and "training_params.yaml" is reported as missing. The S3 keys point into the
+    exported prefix (`store.root.name`)."""
+    from drlocal.export.droa import training_params_yaml
     from drlocal.export.tfgraph import frozen_graph, write_coach_checkpoint
 
     folder = out_dir / "droa"
     model_dir = folder / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     for old in model_dir.glob("*.ckpt.*"):
+        old.unlink()
+    for old in model_dir.glob("model_*.pb"):
         old.unlink()
     write_coach_checkpoint(spec, model_dir, checkpoint)
     atomic_write_text(model_dir / ".coach_checkpoint", f"{checkpoint}\n")
@@ -106,14 +139,20 @@ def export_droa(spec: PolicySpec, metadata: dict[str, Any], store: ModelStore, c
     meta = metadata_bytes(metadata)
     atomic_write_bytes(folder / "model_metadata.json", meta)
     atomic_write_bytes(model_dir / "model_metadata.json", meta)
-    missing = []
-    for src, dst in (("reward_function.py", "reward_function.py"), ("training_params.yaml", "training_params.yaml"),
-                     ("ip/hyperparameters.json", "hyperparameters.json")):
+    params, known = _droa_params(store, run_values)
+    atomic_write_text(folder / "training_params.yaml", training_params_yaml(params))
+    missing = [] if known else ["training_params.yaml"]
+    for src, dsts in (("reward_function.py", ("reward_function.py",)),
+                      ("ip/hyperparameters.json", ("hyperparameters.json", "ip/hyperparameters.json"))):
         p = store.root / src
         if p.is_file():
-            atomic_write_bytes(folder / dst, p.read_bytes())
+            for dst in dsts:
+                atomic_write_bytes(folder / dst, p.read_bytes())
         else:
-            missing.append(dst)
+            missing.append(dsts[0])
+    metrics = store.metrics_dir / "TrainingMetrics.json"
+    if metrics.is_file():
+        atomic_write_bytes(folder / "metrics" / "training" / "training-metrics.json", metrics.read_bytes())
     return folder, missing
 
 

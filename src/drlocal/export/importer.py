@@ -12,6 +12,11 @@ scheme, the middleware sizes confirm it, and the head gives the action count and
 policy is discrete, continuous PPO or SAC. Anything else is refused with the expected shapes.
 A frozen policy graph has no value network: PPO's value tower starts freshly initialised (SAC:
 fresh Q and V networks), which matters only when training on top of the imported model.
+
+A model folder with checkpoints in `model/` (DRfC / SageMaker prefix, DeepRacer-on-AWS folder,
+drlocal prefix) is imported as one chosen checkpoint (`checkpoint`: best | last | N, resolved as
+DeepRacer does) under its own name and number, together with the prefix's history (metrics,
+simtraces, evaluations, side files), so that the new prefix reads like the old one.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +165,9 @@ def _folder_source(root: Path, metadata: dict[str, Any] | None) -> ModelSource:
         prefix = last.with_name(last.name.removesuffix(".index"))
     if prefix is not None and (not numbered or _has_tensorflow()):
         # the checkpoint also holds PPO's value network, so training on top starts from it too
-        from drlocal.export.tfgraph import read_checkpoint
-
-        weights = {k: np.asarray(v, np.float32) for k, v in read_checkpoint(prefix).items()
-                   if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.ndim >= 1}
-        return ModelSource(str(prefix), weights, None, {}, meta, None, side)
+        src = source_from_checkpoint(prefix, meta)
+        src.side_files = side
+        return src
     if numbered:
         n = int(chosen.split("_")[0]) if chosen and int(chosen.split("_")[0]) in numbered else max(numbered)
         src = source_from_pb(numbered[n].read_bytes(), str(numbered[n]), meta)
@@ -180,9 +183,33 @@ def _has_tensorflow() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
+def has_tensorflow() -> bool:
+    """Whether TensorFlow (the `car` extra) is installed, without importing it."""
+    return _has_tensorflow()
+
+
+def source_from_checkpoint(prefix: Path, metadata: dict[str, Any] | None = None) -> ModelSource:
+    """The float variables of an RL-Coach TF checkpoint `<prefix>.index/.data-*/.meta` (needs TensorFlow)."""
+    from drlocal.export.tfgraph import import_tf, read_checkpoint
+
+    tf = import_tf()
+    try:
+        variables = read_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DrlocalError(f"{prefix}: cannot read the TensorFlow checkpoint ({first}).", hint=FIX) from None
+    weights = {k: np.asarray(v, np.float32) for k, v in variables.items()
+               if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.ndim >= 1}
+    return ModelSource(str(prefix), weights, None, {}, metadata)
+
+
 def read_source(path: str | Path, metadata: dict[str, Any] | None = None) -> ModelSource:
     """Read a `model.tar.gz`, `model.pb` or model folder; `metadata` overrides the one found inside."""
+    from drlocal.store.local import is_minio_xl_path, minio_xl_error
+
     p = Path(path)
+    if is_minio_xl_path(p):
+        raise minio_xl_error(p)
     if p.is_dir():
         return _folder_source(p, metadata)
     if not p.is_file():
@@ -395,45 +422,188 @@ class ImportResult:
     spec: PolicySpec
     metadata: dict[str, Any]
     fresh: list[str]  # networks initialised fresh (not in the source)
+    source: str = ""  # the form read: drlocal | tensorflow | frozen-graph
+    history: list[str] = field(default_factory=list)  # history files and folders copied from a model folder
 
 
-def import_model(path: str | Path, dest: Path, *, metadata_path: Path | None = None, force: bool = False,
-                 seed: int = 0) -> ImportResult:
-    """Store the model at `path` as drlocal model prefix `dest` with checkpoint 0 (best = last = 0).
-
-    The prefix then works with `drlocal evaluate` and as DR_LOCAL_S3_PRETRAINED_PREFIX.
-    """
+def model_state_from_spec(spec: PolicySpec, seed: int = 0) -> tuple[Any, list[str]]:
+    """drlocal's `model` payload entry for a spec (PPOActorCritic state, or SAC's {policy, q, v, v_target})
+    and the networks the spec does not hold, initialised fresh (seeded)."""
     import copy
 
     from drlocal.export.spec import torch_from_spec
     from drlocal.learn.sac import TwinQ, ValueNet
-    from drlocal.learn.trainer import FORMAT, TrainerState
-    from drlocal.store.local import CheckpointName, ModelStore, atomic_write_bytes, atomic_write_json
 
-    src = read_source(path, read_metadata_file(metadata_path))
-    spec = spec_from_source(src)
-    metadata = metadata_for(spec, src.metadata, src.origin)
-    store = ModelStore(dest)
-    if store.checkpoints() and not force:
-        raise DrlocalError(f"{dest}: already holds a model.", hint="choose another --prefix, or --force to replace it.")
-    for old in store.checkpoints():
-        store.checkpoint_path(old).unlink()
-    fresh: list[str] = []
     module = torch_from_spec(spec, seed)
     if spec.algorithm == "sac":
         q, v = TwinQ(spec.sensors, spec.network), ValueNet(spec.sensors, spec.network)
-        state: dict[str, Any] = {"policy": module.state_dict(), "q": q.state_dict(), "v": v.state_dict(),
-                                 "v_target": copy.deepcopy(v).state_dict()}
-        fresh += ["Q networks", "V network"]
+        state = {"policy": module.state_dict(), "q": q.state_dict(), "v": v.state_dict(),
+                 "v_target": copy.deepcopy(v).state_dict()}
+        return state, ["Q networks", "V network"]
+    return module.state_dict(), ([] if spec.value is not None else ["value tower (network_0)"])
+
+
+#: a model prefix's history, copied with the chosen checkpoint: folders, then single files
+HISTORY_DIRS = ("metrics", "training-simtrace")
+HISTORY_FILES = ("reward_function.py", "ip/hyperparameters.json")
+
+
+def _copy_history(src: Path, dst: Path) -> list[str]:
+    """Copy metrics/, training-simtrace/, evaluation-*/, the side files and training_params*.yaml."""
+    import shutil
+
+    copied = []
+    dirs = [d for d in HISTORY_DIRS if (src / d).is_dir()]
+    dirs += sorted(d.name for d in src.glob("evaluation-*") if d.is_dir())
+    for d in dirs:
+        shutil.copytree(src / d, dst / d, dirs_exist_ok=True)
+        copied.append(d + "/")
+    files = [f for f in HISTORY_FILES if (src / f).is_file()]
+    files += sorted(f.name for f in src.glob("training_params*.yaml") if f.is_file())
+    for f in files:
+        (dst / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / f, dst / f)
+        copied.append(f)
+    if not (src / "ip/hyperparameters.json").is_file() and (src / "hyperparameters.json").is_file():
+        (dst / "ip").mkdir(parents=True, exist_ok=True)  # a DeepRacer-on-AWS folder keeps it at the root
+        shutil.copy2(src / "hyperparameters.json", dst / "ip/hyperparameters.json")
+        copied.append("ip/hyperparameters.json")
+    return copied
+
+
+def _imported_trainer_state(root: Path, number: int, step: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """Trainer state for a foreign checkpoint that continues its copied history: checkpoint numbering from
+    N, the episode count of TrainingMetrics.json and the next simtrace iteration, so that `--resume` neither
+    renumbers nor overwrites the history."""
+    from drlocal.learn.trainer import TrainerState
+
+    state = TrainerState(checkpoint=number, env_steps=step, best=entry)
+    metrics = _read_json(root / "metrics" / "TrainingMetrics.json") or {}
+    episodes = [e.get("episode") for e in metrics.get("metrics", []) if isinstance(e, dict)]
+    state.episodes = max((int(e) for e in episodes if isinstance(e, int | float)), default=0)
+    its = [int(m.group(1)) for p in (root / "training-simtrace").glob("*-iteration.csv")
+           if (m := re.match(r"^(\d+)-iteration\.csv$", p.name))]
+    state.iteration = max(its) + 1 if its else 0
+    return state.__dict__.copy()
+
+
+def _clear_destination(store: Any, force: bool, with_history: bool) -> None:
+    import shutil
+
+    if store.checkpoints() and not force:
+        raise DrlocalError(f"{store.root}: already holds a model.",
+                           hint="choose another --prefix, or --force to replace it.")
+    for old in store.checkpoints():
+        for f in store.checkpoint_files(old):
+            f.unlink(missing_ok=True)
+    for f in ("deepracer_checkpoints.json", ".coach_checkpoint", ".optimizer.pt"):
+        (store.model_dir / f).unlink(missing_ok=True)
+    if with_history:
+        for d in [*(store.root / h for h in HISTORY_DIRS), *store.root.glob("evaluation-*")]:
+            if d.is_dir():
+                shutil.rmtree(d)
+
+
+def _import_checkpoint(src_store: Any, store: Any, which: str | int, override: dict[str, Any] | None,
+                       seed: int, force: bool) -> ImportResult:
+    """One checkpoint of a model folder with checkpoints in model/, under its own name, with the history."""
+    from drlocal.export.drfc import foreign_payload, spec_from_payload
+    from drlocal.learn.trainer import FORMAT, TrainerState
+    from drlocal.store.local import atomic_write_bytes, atomic_write_json
+
+    name = src_store.resolve_checkpoint(which)
+    forms = src_store.checkpoint_forms(name)
+    entry = src_store.checkpoint_entry(name) or {"name": str(name), "avg_eval_metric": 0.0, "time_stamp": 0.0}
+    if "drlocal" in forms:
+        payload = src_store.load_checkpoint(name)
+        if not payload.get("model_metadata"):
+            payload["model_metadata"] = _read_json(src_store.model_dir / "model_metadata.json")
+        spec = spec_from_payload(payload)
+        metadata = metadata_for(spec, override or payload["model_metadata"], str(src_store.checkpoint_path(name)))
+        trainer, fresh, source = payload.get("trainer") or TrainerState().__dict__.copy(), [], "drlocal"
     else:
-        state = module.state_dict()
-        if spec.value is None:
-            fresh.append("value tower (network_0)")
+        payload, spec = foreign_payload(src_store, name, forms, metadata=override, seed=seed)
+        metadata, fresh, source = payload["model_metadata"], list(payload["fresh"]), payload["source"]
+        trainer = _imported_trainer_state(src_store.root, name.number, name.step, entry)
+    _clear_destination(store, force, with_history=True)
+    history = _copy_history(src_store.root, store.root)
+    original = src_store.model_dir / "model_metadata.json"
+    orig_md = _read_json(original) if original.is_file() and override is None else None
+    if orig_md is not None and orig_md.get("neural_network", NETWORKS[0]) == metadata["neural_network"]:
+        atomic_write_bytes(store.model_dir / "model_metadata.json", original.read_bytes())
+    else:
+        atomic_write_json(store.model_dir / "model_metadata.json", metadata)
+    for f in src_store.checkpoint_files(name):  # DRfC's own files of that checkpoint, as they are
+        if not f.name.endswith(".pt"):
+            atomic_write_bytes(store.model_dir / f.name, f.read_bytes())
+    out = {"format": FORMAT, "algorithm": spec.algorithm, "model": payload["model"], "optimizer": None,
+           "trainer": trainer, "model_metadata": metadata, "imported_form": source,
+           "imported_from": f"{src_store.root.resolve()} ({name})"}
+    store.save_checkpoint(name, out, best=None)
+    store.write_checkpoints_json(entry, entry)
+    return ImportResult(store.root, str(name), spec, metadata, fresh, source, history)
+
+
+def _model_folder_store(p: Path) -> Any:
+    """The ModelStore of a folder whose model/ holds checkpoints (a prefix, or its model/ folder itself)."""
+    from drlocal.store.local import ModelStore
+
+    if not p.is_dir():
+        return None
+    for root in (p, p.parent) if p.name == "model" else (p,):
+        store = ModelStore(root)
+        if store.checkpoints():
+            return store
+    return None
+
+
+def import_model(path: str | Path, dest: Path, *, metadata_path: Path | None = None, force: bool = False,
+                 seed: int = 0, checkpoint: str | int = "last") -> ImportResult:
+    """Store the model at `path` as drlocal model prefix `dest`.
+
+    A model folder with checkpoints in `model/` (DRfC / SageMaker prefix, DeepRacer-on-AWS folder, a drlocal
+    prefix): the `checkpoint` (best | last | N, as DeepRacer resolves them) keeps its name and number
+    (`3_Step-1234.ckpt.pt`, next to the source's TF files and `model_3.pb`), deepracer_checkpoints.json
+    points best and last at it with the source's avg_eval_metric / time_stamp, and the prefix's history is
+    copied (metrics/, training-simtrace/, evaluation-*/, ip/hyperparameters.json, reward_function.py,
+    training_params*.yaml, model/model_metadata.json). A `model.tar.gz`, `model.pb` or a folder with
+    a single frozen graph: checkpoint 0 (best = last = 0). The prefix then works with `drlocal evaluate`
+    and as DR_LOCAL_S3_PRETRAINED_PREFIX.
+    """
+    from drlocal.store.local import (
+        CheckpointName,
+        ModelStore,
+        atomic_write_bytes,
+        atomic_write_json,
+        is_minio_xl_path,
+        minio_xl_error,
+    )
+
+    p = Path(path)
+    if is_minio_xl_path(p):
+        raise minio_xl_error(p)
+    override = read_metadata_file(metadata_path)
+    store = ModelStore(dest)
+    src_store = _model_folder_store(p)
+    if src_store is not None:
+        if src_store.root.resolve() == store.root.resolve():
+            raise DrlocalError(f"{dest}: is the model being imported.", hint="choose another --prefix.")
+        return _import_checkpoint(src_store, store, checkpoint, override, seed, force)
+    if str(checkpoint).strip().lower() not in ("best", "last", "0"):
+        raise DrlocalError(f"{p}: holds a single model; checkpoint {checkpoint!r} applies to model folders with "
+                           "checkpoints in model/.", hint="leave the checkpoint at last (or best).")
+    src = read_source(p, override)
+    spec = spec_from_source(src)
+    metadata = metadata_for(spec, src.metadata, src.origin)
+    _clear_destination(store, force, with_history=False)
+    state, fresh = model_state_from_spec(spec, seed)
+    from drlocal.learn.trainer import FORMAT, TrainerState
+
     name = CheckpointName(0, 0)
     atomic_write_json(store.model_dir / "model_metadata.json", metadata)
     payload = {"format": FORMAT, "algorithm": spec.algorithm, "model": state, "optimizer": None,
                "trainer": TrainerState().__dict__.copy(), "model_metadata": metadata,
-               "imported_from": str(Path(path).resolve())}
+               "imported_from": str(p.resolve())}
     store.save_checkpoint(name, payload, best=None)
     entry = {"name": str(name), "avg_eval_metric": 0.0, "time_stamp": 0.0}
     store.write_checkpoints_json(entry, entry)
@@ -442,4 +612,5 @@ def import_model(path: str | Path, dest: Path, *, metadata_path: Path | None = N
     for fname, data in (src.side_files or {}).items():
         dst = store.root / ("ip/hyperparameters.json" if fname == "hyperparameters.json" else fname)
         atomic_write_bytes(dst, data)
-    return ImportResult(store.root, str(name), spec, metadata, fresh)
+    source = "frozen-graph" if src.pb is not None else "tensorflow"
+    return ImportResult(store.root, str(name), spec, metadata, fresh, source)

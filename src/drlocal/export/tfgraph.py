@@ -164,6 +164,67 @@ def run_frozen_graph(pb: bytes, feeds: dict[str, np.ndarray], output: str) -> np
         return sess.run(f"{output}:0", {f"{k}:0": v for k, v in feeds.items()})
 
 
+def _tower_values(tower: TowerSpec, scope: str) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    layers = [(f"{scope}/{s}", ly) for s in sorted(tower.embedders) for ly in tower.embedders[s]]
+    layers += [(f"{scope}/{MIDDLEWARE_SCOPE}", ly) for ly in tower.middleware]
+    for sc, ly in layers:
+        out[f"{sc}/{ly.name}/kernel"] = ly.kernel.astype(np.float32)
+        out[f"{sc}/{ly.name}/bias"] = ly.bias.astype(np.float32)
+    return out
+
+
+VALUE_SCOPE = "main_level/agent/main/online/network_0"
+
+
+def coach_values(spec: PolicySpec) -> dict[str, np.ndarray]:
+    """RL-Coach variable name -> value (TF layout) of every variable `write_coach_checkpoint` saves."""
+    scope = policy_scope(spec.algorithm)
+    values = _tower_values(spec.tower, scope)
+    head_scope = f"{scope}/{'sac_policy_head_0' if spec.algorithm == 'sac' else 'ppo_head_0'}"
+    for ly in spec.head:
+        values[f"{head_scope}/{ly.name}/kernel"] = ly.kernel.astype(np.float32)
+        values[f"{head_scope}/{ly.name}/bias"] = ly.bias.astype(np.float32)
+    if spec.algorithm != "clipped_ppo":
+        return values
+    if spec.continuous:
+        values[f"{scope}/ppo_head_0/policy_log_std"] = np.asarray(spec.log_std, np.float32).reshape(1, -1)
+    if spec.value is not None:
+        values.update(_tower_values(spec.value[0], VALUE_SCOPE))
+        out = spec.value[1]
+        values[f"{VALUE_SCOPE}/v_values_head_0/{out.name}/kernel"] = out.kernel.astype(np.float32)
+        values[f"{VALUE_SCOPE}/v_values_head_0/{out.name}/bias"] = out.bias.astype(np.float32)
+    for n in [n for n in values if "/online/" in n]:  # Coach's target ("old policy") copies
+        values[n.replace("/online/", "/target/", 1)] = values[n]
+    return values
+
+
+def build_coach_variables(tf: Any, spec: PolicySpec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """In the current graph: the networks of `spec` as zero-initialised variables named as RL-Coach names
+    them; returns ({name: variable}, {name: value})."""
+    v1 = tf.compat.v1
+    values = coach_values(spec)
+
+    def make(var_name: str, a: np.ndarray) -> Any:
+        return v1.Variable(tf.zeros(a.shape, tf.float32), name=var_name)
+
+    inputs = _placeholders(tf, spec)
+    _policy(tf, spec, inputs, make)
+    if spec.algorithm == "clipped_ppo":
+        if spec.continuous:
+            n = f"{policy_scope('clipped_ppo')}/ppo_head_0/policy_log_std"
+            make(n, values[n])
+        if spec.value is not None:
+            v = _tower(tf, spec.value[0], inputs, VALUE_SCOPE, make)
+            _layer(tf, v, spec.value[1], f"{VALUE_SCOPE}/v_values_head_0", make)
+        for n in [n for n in values if "/target/" in n]:
+            make(n, values[n])
+    variables = {v.op.name: v for v in v1.global_variables()}
+    if set(variables) != set(values):
+        raise RuntimeError(f"coach variable names differ: {sorted(set(variables) ^ set(values))[:4]}")
+    return variables, values
+
+
 def write_coach_checkpoint(spec: PolicySpec, model_dir: Path, name: str) -> list[Path]:
     """`<name>.index/.data-00000-of-00001/.meta` with RL-Coach's variable names, online and target copies.
 
@@ -175,27 +236,9 @@ def write_coach_checkpoint(spec: PolicySpec, model_dir: Path, name: str) -> list
     """
     tf = import_tf()
     v1 = tf.compat.v1
-    values: dict[str, np.ndarray] = {}
-
-    def make(var_name: str, a: np.ndarray) -> Any:
-        values[var_name] = a
-        return v1.Variable(tf.zeros(a.shape, tf.float32), name=var_name)
-
     g = tf.Graph()
     with g.as_default():
-        inputs = _placeholders(tf, spec)
-        _policy(tf, spec, inputs, make)
-        if spec.algorithm == "clipped_ppo":
-            if spec.continuous:
-                make(f"{policy_scope('clipped_ppo')}/ppo_head_0/policy_log_std",
-                     np.asarray(spec.log_std, np.float32).reshape(1, -1))
-            if spec.value is not None:
-                vscope = "main_level/agent/main/online/network_0"
-                v = _tower(tf, spec.value[0], inputs, vscope, make)
-                _layer(tf, v, spec.value[1], f"{vscope}/v_values_head_0", make)
-            for n in [n for n in values if "/online/" in n]:  # Coach's target ("old policy") copies
-                make(n.replace("/online/", "/target/", 1), values[n])
-        variables = {v.op.name: v for v in v1.global_variables()}
+        variables, values = build_coach_variables(tf, spec)
         saver = v1.train.Saver(var_list=variables, max_to_keep=None)
         with v1.Session(graph=g) as sess:
             for n, var in variables.items():  # feed the values instead of baking them into the .meta graph

@@ -28,6 +28,7 @@ from drlocal.sim.episode import LAP_COMPLETE, OFF_TRACK, STATUS_LABELS, EpisodeO
 from drlocal.sim.reward import load_reward_function
 from drlocal.store.local import ModelStore, atomic_write_json
 from drlocal.store.logs import SimtraceWriter, simtrace_row
+from drlocal.store.select import store_of
 from drlocal.tracks import load_track
 
 
@@ -73,6 +74,7 @@ class EvaluationResult:
     simtrace_path: str
     timestamp: str
     extra: dict[str, Any] = field(default_factory=dict)
+    drfc_metrics_path: str = ""  # metrics/evaluation/evaluation-<ts>.json, where DRfC puts it
 
     @property
     def completed(self) -> list[LapResult]:
@@ -107,7 +109,9 @@ def evaluate(
     """Evaluate the job's model; options default to the DR_EVAL_* settings."""
     run = job.run
     device = device or pick_device()
-    store = ModelStore(job.model_root(prefix))
+    bucket = store_of(job)
+    prefix = prefix or run.model_prefix
+    store = ModelStore(bucket.pull(prefix, ["model/*", "reward_function.py"]))
     model, md, name = load_policy(store, checkpoint if checkpoint is not None else run.eval_checkpoint, device)
     trials = trials or run.eval_number_of_trials
     continuous = run.eval_is_continuous if continuous is None else continuous
@@ -167,6 +171,14 @@ def evaluate(
         active &= ~res.done
         steps += 1
     writer.close()
-    metrics_path = store.metrics_dir / f"EvaluationMetrics-{stamp}.json"
-    atomic_write_json(metrics_path, {"metrics": [lap.to_json() for lap in laps]})
-    return EvaluationResult(name, laps, str(metrics_path), str(sim_path), stamp)
+    # DRfC's path (DR_LOCAL_S3_METRICS_PREFIX/evaluation/evaluation-<ts>.json) and drlocal's earlier name
+    metrics_dir = bucket.local_root / (getattr(run, "metrics_prefix", None) or f"{prefix}/metrics") \
+        if prefix == run.model_prefix else store.metrics_dir
+    body = {"metrics": [lap.to_json() for lap in laps]}
+    drfc_path = metrics_dir / "evaluation" / f"evaluation-{stamp}.json"
+    metrics_path = metrics_dir / f"EvaluationMetrics-{stamp}.json"
+    atomic_write_json(drfc_path, body)
+    atomic_write_json(metrics_path, body)
+    bucket.publish([sim_path, drfc_path, metrics_path])
+    bucket.finish()
+    return EvaluationResult(name, laps, str(metrics_path), str(sim_path), stamp, drfc_metrics_path=str(drfc_path))

@@ -32,6 +32,7 @@ from gymnasium.vector import AutoresetMode
 
 from drlocal.config.workdir import Job
 from drlocal.env.vector_env import DeepRacerVectorEnv
+from drlocal.errors import DrlocalError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
@@ -40,6 +41,7 @@ from drlocal.sim.episode import LAP_COMPLETE, EpisodeOptions, World
 from drlocal.sim.reward import load_reward_function
 from drlocal.store.local import CheckpointName, ModelStore, atomic_write_json, atomic_write_text
 from drlocal.store.logs import SimtraceWriter, TrainingMetrics, simtrace_row
+from drlocal.store.select import store_of
 from drlocal.tracks import load_track
 
 FORMAT = "drlocal-ppo-1"
@@ -101,6 +103,15 @@ class TrainerState:
     actor_steps: int = 0
 
 
+def _warm_tensorflow() -> None:
+    try:
+        from drlocal.export.tfgraph import import_tf
+
+        import_tf()
+    except Exception:  # TensorFlow is optional; the first checkpoint write reports it
+        pass
+
+
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -119,6 +130,7 @@ class Trainer:
         on_iteration: Callable[[IterationReport], None] | None = None,
         on_message: Callable[[str], None] | None = None,
         max_iterations: int | None = None,
+        wipe: bool = False,
     ) -> None:
         self.job = job
         self.minutes = minutes
@@ -128,8 +140,17 @@ class Trainer:
         self.say = on_message or (lambda m: None)
         hp = job.hyperparameters
         self.episodes_per_iter = hp.num_episodes_between_training
-        self.iterations_total = max_iterations or math.ceil(hp.term_cond_max_episodes / self.episodes_per_iter)
-        self.store = ModelStore(job.model_root())
+        self.iterations_total = (max_iterations if max_iterations is not None
+                                 else math.ceil(hp.term_cond_max_episodes / self.episodes_per_iter))
+        self.bucket = store_of(job)  # local disk, DRfC's MinIO or S3: files go to the working copy, then up
+        self.bucket.mirror(self.say)
+        if self.bucket.is_drfc:  # DRfC's TF checkpoints get written: import TensorFlow (~6 s) while the sim starts
+            import threading
+
+            threading.Thread(target=_warm_tensorflow, daemon=True).start()
+        self.prefix = job.run.model_prefix
+        self.store = ModelStore(self.bucket.local_root / self.prefix)
+        self._tf_note = False
         self.track = load_track(job.run.world_name)
         torch.manual_seed(seed)
         self.algorithm = job.metadata.training_algorithm
@@ -161,13 +182,15 @@ class Trainer:
         )
         self.env.reset(seed=seed)
         self.state = TrainerState()
-        self.metrics = TrainingMetrics(self.store.metrics_dir / "TrainingMetrics.json", run.best_model_metric)
+        metrics_prefix = getattr(run, "metrics_prefix", None) or f"{self.prefix}/metrics"
+        self.metrics = TrainingMetrics(self.bucket.local_root / metrics_prefix / "TrainingMetrics.json",
+                                       run.best_model_metric)
         self.generator = torch.Generator().manual_seed(seed)
         self.timers = {"sim": 0.0, "inference": 0.0, "learn": 0.0}
         if resume:
             self._resume()
         else:
-            self._start_fresh()
+            self._start_fresh(wipe)
 
     # ----- set-up -----
 
@@ -177,34 +200,30 @@ class Trainer:
         atomic_write_json(s.root / "ip" / "hyperparameters.json",
                           job.hyperparameters.effective_json(job.metadata.training_algorithm), indent=2)
         atomic_write_text(s.root / "reward_function.py", job.reward_path.read_text(encoding="utf-8"))
-        run = job.run
-        params = {
-            "WORLD_NAME": run.world_name, "RACE_TYPE": run.race_type,
-            "CHANGE_START_POSITION": run.change_start_position,
-            "ALTERNATE_DRIVING_DIRECTION": run.alternate_driving_direction, "REVERSE_DIR": run.reverse_direction,
-            "START_POSITION_OFFSET": run.start_position_offset,
-            "ROUND_ROBIN_ADVANCE_DIST": run.round_robin_advance_dist,
-            "MIN_EVAL_TRIALS": run.min_eval_trials, "BEST_MODEL_METRIC": run.best_model_metric,
-            "SAGEMAKER_SHARED_S3_BUCKET": run.bucket, "SAGEMAKER_SHARED_S3_PREFIX": run.model_prefix,
-            "METRICS_S3_OBJECT_KEY": f"{run.model_prefix}/metrics/TrainingMetrics.json",
-            "SIMTRACE_S3_PREFIX": f"{run.model_prefix}/training-simtrace", "NUM_WORKERS": 1,
-            "CAR_NAME": run.car_name,
-        }
-        yaml = "".join(f'{k}: "{v}"\n' for k, v in params.items())  # DRfC writes every value quoted
-        atomic_write_text(s.root / "training_params.yaml", yaml)
+        from drlocal.export.droa import droa_training_params, training_params_yaml
 
-    def _start_fresh(self) -> None:
-        if self.store.checkpoints():
-            from drlocal.errors import DrlocalError
+        yaml_name = getattr(job.run, "training_params_file", None) or "training_params.yaml"
+        # every key DRfC's prepare-config.py writes and the simapp / DeepRacer-on-AWS require, quoted as DRfC does
+        atomic_write_text(s.root / yaml_name, training_params_yaml(droa_training_params(job, track=self.track)))
+        self.bucket.publish([s.model_dir / "model_metadata.json", s.root / "ip" / "hyperparameters.json",
+                             s.root / "reward_function.py", s.root / yaml_name])
 
+    def _start_fresh(self, wipe: bool) -> None:
+        existing = self.bucket.prefix_objects(self.prefix)
+        if existing and wipe:
+            n = self.bucket.wipe(self.prefix)
+            self.say(f"wiped {self.bucket.url(self.prefix)} ({n} objects), as DRfC's dr-start-training -w does")
+        elif existing:
+            kind = "drlocal" if any(k.endswith(".ckpt.pt") for k in existing) else "DRfC/SageMaker"
             raise DrlocalError(
-                f"{self.store.root}: already holds a trained model.",
-                hint="use --resume to continue it, `drlocal increment` to train on top of it, "
-                "or set another DR_LOCAL_S3_MODEL_PREFIX.",
+                f"{self.bucket.url(self.prefix)} exists ({len(existing)} objects, a {kind} model): DRfC refuses to "
+                "train into an existing prefix, and so does drlocal.",
+                hint="--resume continues a drlocal run, `drlocal increment` trains a new prefix on top of it, "
+                "--wipe deletes it first (DRfC's -w), or set another DR_LOCAL_S3_MODEL_PREFIX.",
             )
         run = self.job.run
         if run.pretrained:
-            pre = ModelStore(self.job.model_root(run.pretrained_prefix))
+            pre = ModelStore(self.bucket.pull(run.pretrained_prefix, ["model/*"]))
             state = pre.load_checkpoint(run.pretrained_checkpoint, map_location=self.device)
             self._load_weights(state)
             self.say(f"starting from {run.pretrained_prefix}/{state['name']} (pretrained)")
@@ -212,11 +231,14 @@ class Trainer:
         self._save_checkpoint(eval_metric=None)  # checkpoint 0, as DeepRacer's trainer does
 
     def _resume(self) -> None:
+        self.bucket.pull(self.prefix, ["model/*", "ip/*"])
+        self.bucket.pull(str(self.metrics.path.parent.relative_to(self.bucket.local_root)), ["TrainingMetrics.json"])
         state = self.store.load_checkpoint("last", map_location=self.device)
-        if state.get("format") != FORMAT:
-            from drlocal.errors import DrlocalError
-
-            raise DrlocalError(f"{self.store.model_dir}: checkpoint {state['name']} is not a drlocal PPO checkpoint.")
+        if state.get("format") != FORMAT or not state.get("trainer"):
+            raise DrlocalError(
+                f"{self.store.model_dir}: checkpoint {state['name']} was not written by drlocal's trainer "
+                f"({state.get('source', 'unknown format')}), so there is no training state to resume.",
+                hint="continue it as DRfC does: `drlocal increment` (a new prefix pretrained from it).")
         self._load_weights(state)
         opt = self.store.load_aux("optimizer", map_location=self.device)
         if opt and opt.get("checkpoint") == state["name"]:
@@ -262,14 +284,37 @@ class Trainer:
             "trainer": self.state.__dict__.copy(),
             "model_metadata": self.job.metadata.to_json_dict(),
         }
-        self.store.save_checkpoint(name, payload, best)
+        drfc_files = self._write_drfc_files(name, payload)  # before the pointers name this checkpoint
+        _, deleted = self.store.save_checkpoint(name, payload, best)
         opt = ({"pi": self.sac.opt_pi.state_dict(), "q": self.sac.opt_q.state_dict(), "v": self.sac.opt_v.state_dict()}
                if self.sac is not None else self.learner.optimizer.state_dict())
         self.store.save_aux("optimizer", {"checkpoint": str(name), "state": opt})
         last = {"name": str(name), "avg_eval_metric": eval_metric if eval_metric is not None else 0.0,
                 "time_stamp": round(self.state.clock, 3)}
         self.store.write_checkpoints_json(self.state.best, last)
+        model = self.store.model_dir
+        # upload order: the checkpoint's files, then the pointers; pruned checkpoints go last
+        self.bucket.publish([self.store.checkpoint_path(name), *drfc_files, model / ".optimizer.pt"],
+                            [model / "deepracer_checkpoints.json", model / ".coach_checkpoint"],
+                            sorted(deleted))
         return name
+
+    def _write_drfc_files(self, name: CheckpointName, payload: dict[str, Any]) -> list[Any]:
+        """With a DRfC store, DRfC's TensorFlow checkpoint and model_<N>.pb beside drlocal's own file."""
+        if not self.bucket.is_drfc:
+            return []
+        try:
+            from drlocal.export.drfc import write_drfc_checkpoint
+        except ImportError:
+            return []
+        try:
+            return list(write_drfc_checkpoint(self.store.model_dir, name, payload))
+        except DrlocalError as exc:  # TensorFlow (the car extra) missing: drlocal's own files still work
+            if not self._tf_note:
+                self._tf_note = True
+                self.say(f"[yellow]warning:[/] not writing DRfC's TensorFlow checkpoints ({exc}); DRfC tools "
+                         "(dr-upload-model, log analysis) need them, drlocal does not.")
+            return []
 
     # ----- one iteration -----
 
@@ -325,6 +370,7 @@ class Trainer:
             for row in episode_rows:
                 writer.write(row)
         writer.close()
+        self.bucket.publish([writer.path])
         # TrainingMetrics, in car order (= the order a single worker would have played them)
         for i in range(n):
             f = finals[i]
@@ -332,6 +378,7 @@ class Trainer:
                              progress=f["progress"], status=f["status"], start_ms=int(start_clock * 1000),
                              end_ms=int(f["end"] * 1000))
         self.metrics.save()
+        self.bucket.publish([self.metrics.path])
         self.state.clock = max(f["end"] for f in finals)
         # episode-ordered transitions with the step cap applied
         lengths = [len(r) for r in rewards]
@@ -383,6 +430,7 @@ class Trainer:
                              progress=e["progress"], status=e["status"], start_ms=int(start_clock * 1000),
                              end_ms=int(e["end"] * 1000))
         self.metrics.save()
+        self.bucket.publish([self.metrics.path])
         self.state.clock = max(e["end"] for e in out)
         return out
 
@@ -407,13 +455,33 @@ class Trainer:
                 if self.minutes is not None and (time.perf_counter() - t_start) / 60.0 >= self.minutes:
                     self.say(f"time budget of {self.minutes:g} min reached")
                     break
+                self._check_store()
                 self._one_iteration(t_start, base_steps)
         except KeyboardInterrupt:
             self.say(f"interrupted: keeping checkpoint {self.state.checkpoint} (iteration {self.state.iteration})")
+            self._finish_uploads()
             return self.state
         if self.state.iteration >= self.iterations_total:
             atomic_write_text(self.store.model_dir / ".finished", "")
+            self.bucket.publish([self.store.model_dir / ".finished"])
+        self._finish_uploads()
         return self.state
+
+    def _check_store(self) -> None:
+        """Stop between iterations when the remote store has been gone for too long (local copy kept)."""
+        mirror = self.bucket.mirror()
+        if mirror is not None and mirror.failed is not None:
+            raise DrlocalError(
+                f"stopped after iteration {self.state.iteration}: {mirror.failed}. Checkpoint {self.state.checkpoint} "
+                f"and everything else are kept in {self.store.root}; {mirror.pending} file(s) wait for upload.",
+                hint="when the store answers again, `drlocal train --resume` uploads them and continues.")
+
+    def _finish_uploads(self) -> None:
+        if self.bucket.remote is not None:
+            mirror = self.bucket.mirror()
+            if mirror is not None and mirror.pending:
+                self.say(f"uploading {mirror.pending} file(s) to {self.bucket.remote.url} …")
+            self.bucket.finish()
 
     def _one_iteration(self, t_start: float, base_steps: int) -> None:
         data = self._collect()

@@ -33,6 +33,34 @@ def reward_function(params):
     return 1e-3
 '''
 
+#: What `drlocal init` writes to custom_files/reward_function.py: the same rewards as DRfC's
+#: defaults/reward_function.py (the centre-line bands above, times 0.8 when steering harder than 15°).
+DRFC_REWARD_SOURCE = '''\
+def reward_function(params):
+    """Stay close to the centre line and avoid sharp steering (DRfC's default reward).
+
+    The reward falls in steps with the distance from the centre line: 1.0 within 10 % of the
+    track width, 0.5 within 25 %, 0.1 within 50 % (the edge of the track), 1e-3 beyond.
+    Steering more than 15 degrees to either side costs 20 %, which discourages zig-zagging.
+    """
+    STEERING_LIMIT = 15  # [deg]; adapt it to the steering angles of your action space
+
+    width = params["track_width"]
+    distance = params["distance_from_center"]
+    if distance <= 0.1 * width:
+        reward = 1.0
+    elif distance <= 0.25 * width:
+        reward = 0.5
+    elif distance <= 0.5 * width:
+        reward = 0.1
+    else:
+        reward = 1e-3  # at or past the edge: about to leave the track
+
+    if abs(params["steering_angle"]) > STEERING_LIMIT:
+        reward *= 0.8
+    return float(reward)
+'''
+
 
 class RewardFunctionError(DrlocalError):
     """The user's reward function could not be loaded, raised, or returned an invalid value."""
