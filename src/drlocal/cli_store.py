@@ -64,7 +64,7 @@ def register(app: typer.Typer, console: Console, err_console: Console, load: Any
         if car:
             rep = transfer.upload_car(job, checkpoint=which, local=local, dry_run=dry_run)
         elif droa:
-            rep = transfer.upload_droa(job, checkpoint=which, local=local, dry_run=dry_run)
+            rep = transfer.upload_droa(job, checkpoint=which, prefix=prefix, dry_run=dry_run)
         else:
             rep = transfer.upload_model(job, checkpoint=which, prefix=prefix, local=local, wipe=wipe,
                                         dry_run=dry_run, say=say)
@@ -73,6 +73,9 @@ def register(app: typer.Typer, console: Console, err_console: Console, load: Any
         if rep.dry_run:
             for k in rep.keys:
                 console.print(f"  {k}", highlight=False)
+        elif droa:
+            console.print(f"import it into DeepRacer-on-AWS with DRfC: droa-import-model --model-prefix "
+                          f"{rep.target.rstrip('/').rsplit('/', 1)[-1]}", highlight=False)
 
     @app.command()
     def download(
@@ -165,7 +168,7 @@ def print_summary(job: Any, console: Console) -> None:
         ckpts, info = [], {}
         t.add_row("checkpoints", f"unknown ({exc})")
     if ckpts:
-        t.add_row("checkpoints", "; ".join(f"{n} [{f}]" for n, f in ckpts))
+        t.add_row("checkpoints", "; ".join(f"{n} ({f})" for n, f in ckpts))
         for key in ("best_checkpoint", "last_checkpoint"):
             if info.get(key):
                 t.add_row(key.replace("_", " "), f"{info[key].get('name')} (metric {info[key].get('avg_eval_metric')})")

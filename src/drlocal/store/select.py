@@ -146,7 +146,26 @@ def _host(endpoint: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", re.sub(r"^\w+://", "", endpoint)).strip("_") or "s3"
 
 
+def _tcp_reachable(endpoint: str, timeout: float = 1.5) -> OSError | None:
+    """None when something accepts connections at the endpoint's host:port, else the error."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(endpoint)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((u.hostname or "localhost", port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc
+
+
 def _probe(settings: S3Settings) -> tuple[S3Bucket, Exception | None]:
+    """Is the server there? (a TCP connect first: no credentials are needed to learn that MinIO is stopped)"""
+    if settings.endpoint_url:
+        err = _tcp_reachable(settings.endpoint_url)
+        if err is not None:
+            return S3Bucket(settings), StoreUnavailable(f"{settings.endpoint_url}: {err}")
     quick = S3Settings(settings.bucket, settings.endpoint_url, settings.profile, settings.region,
                        connect_timeout=1.5, read_timeout=5.0, max_attempts=1)
     bucket = S3Bucket(settings)

@@ -117,9 +117,7 @@ class BucketMirror:
             ops.append(_Op("delete", self.key_of(p)))
         if not ops:
             return
-        with self._cond:
-            if self.failed is not None:
-                raise self.failed
+        with self._cond:  # after a failure the queue still grows (on disk): callers stop at a safe point
             new_keys = {o.key for o in ops if o.op == "put" and o.data is None}
             # an older queued upload of the same file is superseded by this one (same bytes, read later)
             self._queue = [o for o in self._queue if not (o.op == "put" and o.data is None and o.key in new_keys)]

@@ -204,6 +204,40 @@ def upload_car(job: Any, *, checkpoint: str = "last", local: bool = False, dry_r
     return report
 
 
+def upload_droa(job: Any, *, checkpoint: str = "last", prefix: str | None = None,
+                dry_run: bool = False) -> TransferReport:
+    """The DeepRacer-on-AWS import folder (`export --format droa`) put into the local bucket as a model prefix,
+    where DRfC's `droa-import-model --model-prefix <prefix>` pulls it from (model/, ip/hyperparameters.json,
+    reward_function.py, training_params.yaml with TRACK_DIRECTION_CLOCKWISE, metrics/)."""
+    from drlocal.export import car
+
+    run = job.run
+    bucket = store_of(job)
+    target_prefix = prefix or getattr(run, "upload_prefix", "") or f"{run.model_prefix}-droa"
+    if target_prefix == run.model_prefix:
+        raise DrlocalError(f"target equals source ({target_prefix}).", hint="pass --prefix with another name.")
+    root = bucket.pull(run.model_prefix, ["model/*", "ip/*", "reward_function.py", "training_params.yaml",
+                                          "metrics/*"])
+    store = ModelStore(root)
+    model, metadata, name = car.load_trained(store, checkpoint)
+    objects = bucket.objects()
+    with tempfile.TemporaryDirectory(prefix="drlocal-droa-") as tmp:
+        folder, _missing = car.export_droa(car.spec_of(model, metadata), metadata, store, name, Path(tmp),
+                                           run_values=job)
+        metrics = getattr(run, "metrics_prefix", None) or f"{run.model_prefix}/metrics"
+        src_metrics = bucket.local_root / metrics / "TrainingMetrics.json"
+        if src_metrics.is_file():
+            atomic_write_bytes(folder / "metrics" / "TrainingMetrics.json", src_metrics.read_bytes())
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        plan = sorted(((join(target_prefix, p.relative_to(folder).as_posix()), p) for p in files),
+                      key=lambda kp: kp[1].name in POINTERS)  # pointers last
+        report = TransferReport(bucket.url(target_prefix), name, [k for k, _ in plan], dry_run)
+        if not dry_run:
+            for key, path in plan:
+                objects.put(key, path)
+    return report
+
+
 def download_model(job: Any, source_url: str, target_prefix: str, *, wipe: bool = False, config: bool = False,
                    dry_run: bool = False, source: ObjectStore | None = None) -> TransferReport:
     """DRfC's `dr-download-model -s s3://bucket/prefix -t target [-w] [-c] [-d]`."""
