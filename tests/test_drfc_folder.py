@@ -42,10 +42,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def system_env(minio_url: str, bucket: str = "bucket") -> str:
+def system_env(minio_url: str, bucket: str = "bucket", upload: str = "upload-bucket") -> str:
     """DRfC's template-system.env as `bin/init.sh -c local -a cpu` fills it in."""
     return (f"DR_CLOUD=local\nDR_AWS_APP_REGION=us-east-1\nDR_UPLOAD_S3_PROFILE=upload\n"
-            f"DR_UPLOAD_S3_BUCKET=upload-bucket\nDR_LOCAL_S3_BUCKET={bucket}\nDR_LOCAL_S3_PROFILE=minio\n"
+            f"DR_UPLOAD_S3_BUCKET={upload}\nDR_LOCAL_S3_BUCKET={bucket}\nDR_LOCAL_S3_PROFILE=minio\n"
             "DR_GUI_ENABLE=False\nDR_KINESIS_STREAM_NAME=\nDR_CAMERA_MAIN_ENABLE=True\nDR_CAMERA_SUB_ENABLE=False\n"
             "DR_CAMERA_KVS_ENABLE=True\nDR_ENABLE_EXTRA_KVS_OVERLAY=False\n"
             "DR_SIMAPP_SOURCE=awsdeepracercommunity/deepracer-simapp\nDR_SIMAPP_VERSION=6.0.4-cpu\n"
@@ -187,9 +187,10 @@ def drlocal(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
 def test_commands_against_a_running_minio(s3_server, tmp_path: Path) -> None:
     bucket = f"d-{uuid.uuid4().hex[:8]}"
     s3_server.make_bucket(bucket)
-    s3_server.make_bucket("upload-bucket")
+    up_bucket = f"u-{uuid.uuid4().hex[:8]}"
+    s3_server.make_bucket(up_bucket)
     root = drfc_checkout(tmp_path / "drfc", s3_server.endpoint)
-    (root / "system.env").write_text(system_env(s3_server.endpoint, bucket))
+    (root / "system.env").write_text(system_env(s3_server.endpoint, bucket, up_bucket))
     net_prefix = tmp_path / "old" / "my-old-model"
     old_model(net_prefix)
     c = s3_server.client()
@@ -216,12 +217,12 @@ def test_commands_against_a_running_minio(s3_server, tmp_path: Path) -> None:
     assert len(keys) == 1 and keys[0].endswith(".json")
     r = drlocal(["upload", "--best"], env, root)
     assert r.returncode == 0, r.stderr
-    up = {o["Key"] for o in c.list_objects_v2(Bucket="upload-bucket", Prefix="my-old-model-1/")["Contents"]}
+    up = {o["Key"] for o in c.list_objects_v2(Bucket=up_bucket, Prefix="my-old-model-1/")["Contents"]}
     assert {"my-old-model-1/model/3_Step-1234.ckpt.index", "my-old-model-1/model/model_3.pb",
             "my-old-model-1/model/deepracer_checkpoints.json", "my-old-model-1/training_params.yaml"} <= up
     r = drlocal(["upload", "--car"], env, root)
     assert r.returncode == 0, r.stderr
-    car = c.get_object(Bucket="upload-bucket", Key="my-old-model-1/carfile.tar.gz")["Body"].read()
+    car = c.get_object(Bucket=up_bucket, Key="my-old-model-1/carfile.tar.gz")["Body"].read()
     import io
     import tarfile
 
@@ -232,7 +233,7 @@ def test_commands_against_a_running_minio(s3_server, tmp_path: Path) -> None:
     assert "droa-import-model --model-prefix for-droa" in r.stdout
     tp = c.get_object(Bucket=bucket, Key="for-droa/training_params.yaml")["Body"].read().decode()
     assert "'BODY_SHELL_TYPE': 'deepracer'" in tp and "'CAR_COLOR': 'Red'" in tp
-    r = drlocal(["download", "-s", "s3://upload-bucket/my-old-model-1", "-t", "back-again"], env, root)
+    r = drlocal(["download", "-s", f"s3://{up_bucket}/my-old-model-1", "-t", "back-again"], env, root)
     assert r.returncode == 0, r.stderr
     got = {o["Key"] for o in c.list_objects_v2(Bucket=bucket, Prefix="back-again/")["Contents"]}
     assert "back-again/model/3_Step-1234.ckpt.index" in got

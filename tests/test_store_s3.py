@@ -71,8 +71,9 @@ def test_train_evaluate_increment_upload_download_import_through_s3(s3env, tmp_p
     server = s3env
     bucket = f"b-{uuid.uuid4().hex[:8]}"
     server.make_bucket(bucket)
-    server.make_bucket("upload-bucket")
-    root = drfc_folder(tmp_path / "drfc", server, bucket)
+    up_bucket = f"u-{uuid.uuid4().hex[:8]}"
+    server.make_bucket(up_bucket)
+    root = drfc_folder(tmp_path / "drfc", server, bucket, up_bucket)
     # DRfC trains from the bucket's custom files: without them, one clear error (as dr-start-training)
     with pytest.raises(DrlocalError, match=r"custom files not found(.|\n)*custom-files upload"):
         load_job(root, environ={})
@@ -137,17 +138,17 @@ def test_train_evaluate_increment_upload_download_import_through_s3(s3env, tmp_p
 
     # upload (dr-upload-model) to the upload bucket, best checkpoint
     rep = transfer.upload_model(load_job(root, environ={}), checkpoint="best", prefix=prefix)
-    up = keys(server, "upload-bucket", prefix + "/")
+    up = keys(server, up_bucket, prefix + "/")
     best = get_json(server, bucket, f"{prefix}/model/deepracer_checkpoints.json")["best_checkpoint"]["name"]
     assert rep.checkpoint == best
-    target_info = get_json(server, "upload-bucket", f"{prefix}/model/deepracer_checkpoints.json")
+    target_info = get_json(server, up_bucket, f"{prefix}/model/deepracer_checkpoints.json")
     assert target_info["best_checkpoint"]["name"] == target_info["last_checkpoint"]["name"] == best
     assert {f"{prefix}/model/model_metadata.json", f"{prefix}/reward_function.py", f"{prefix}/training_params.yaml",
             f"{prefix}/ip/hyperparameters.json", f"{prefix}/model_metadata.json",
             f"{prefix}/metrics/TrainingMetrics.json", f"{prefix}/model/.coach_checkpoint"} <= set(up)
 
     # download (dr-download-model) it back into the local bucket under another name, then evaluate it
-    rep = transfer.download_model(load_job(root, environ={}), f"s3://upload-bucket/{prefix}", "downloaded")
+    rep = transfer.download_model(load_job(root, environ={}), f"s3://{up_bucket}/{prefix}", "downloaded")
     assert f"{bucket}" in rep.target or "downloaded" in rep.target
     assert f"downloaded/model/{best}.pt" in keys(server, bucket, "downloaded/")
     res = evaluate(load_job(root, environ={}), trials=1, continuous=False, prefix="downloaded")
