@@ -127,6 +127,8 @@ def test_minio_stopped_uses_data_minio_as_plain_files_and_the_old_model_in_place
     res = evaluate(job, checkpoint="best", trials=1, continuous=False)
     assert res.checkpoint == "3_Step-1234.ckpt"
     assert Path(res.drfc_metrics_path).parent == root / "data/minio/bucket/my-old-model/metrics/evaluation"
+    yaml = (root / "data/minio/bucket/my-old-model/evaluation_params.yaml").read_text()  # DR_LOCAL_S3_EVAL_PARAMS_FILE
+    assert "'JOB_TYPE': 'EVALUATION'" in yaml and f"- 'my-old-model/evaluation-{res.timestamp}'" in yaml
     # a fresh train into it is refused, as DRfC's dr-start-training does
     with pytest.raises(DrlocalError, match=r"exists(.|\n)*DRfC/SageMaker model(.|\n)*--wipe"):
         Trainer(load_job(root, environ={}), max_iterations=0)

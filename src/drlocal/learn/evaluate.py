@@ -26,7 +26,7 @@ from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.sac import SACPolicy
 from drlocal.sim.episode import LAP_COMPLETE, OFF_TRACK, STATUS_LABELS, EpisodeOptions, World
 from drlocal.sim.reward import load_reward_function
-from drlocal.store.local import ModelStore, atomic_write_json
+from drlocal.store.local import ModelStore, atomic_write_json, atomic_write_text
 from drlocal.store.logs import SimtraceWriter, simtrace_row
 from drlocal.store.select import store_of
 from drlocal.tracks import load_track
@@ -179,6 +179,32 @@ def evaluate(
     metrics_path = metrics_dir / f"EvaluationMetrics-{stamp}.json"
     atomic_write_json(drfc_path, body)
     atomic_write_json(metrics_path, body)
-    bucket.publish([sim_path, drfc_path, metrics_path])
+    params_path = store.root / (getattr(run, "eval_params_file", None) or "evaluation_params.yaml")
+    atomic_write_text(params_path, eval_params_yaml(job, prefix, stamp, drfc_path.relative_to(bucket.local_root),
+                                                    trials, continuous, checkpoint, world))
+    bucket.publish([sim_path, drfc_path, metrics_path, params_path])
     bucket.finish()
     return EvaluationResult(name, laps, str(metrics_path), str(sim_path), stamp, drfc_metrics_path=str(drfc_path))
+
+
+def eval_params_yaml(job: Job, prefix: str, stamp: str, metrics_key: Any, trials: int, continuous: bool,
+                     checkpoint: Any, world: str | None) -> str:
+    """The evaluation's settings as DRfC's scripts/evaluation/prepare-config.py writes them (time trial)."""
+    from drlocal.export.droa import training_params_yaml
+
+    run = job.run
+    g = lambda name, default: str(getattr(run, name, None) or default)  # noqa: E731
+    params: dict[str, Any] = {
+        "AWS_REGION": g("aws_region", "us-east-1"), "JOB_TYPE": "EVALUATION",
+        "MODEL_S3_PREFIX": [prefix], "MODEL_S3_BUCKET": [run.bucket],
+        "SIMTRACE_S3_PREFIX": [f"{prefix}/evaluation-{stamp}"], "SIMTRACE_S3_BUCKET": [run.bucket],
+        "METRICS_S3_BUCKET": [run.bucket], "METRICS_S3_OBJECT_KEY": [str(metrics_key)],
+        "EVAL_CHECKPOINT": str(checkpoint if checkpoint is not None else run.eval_checkpoint),
+        "BODY_SHELL_TYPE": [g("body_shell_type", "deepracer")], "CAR_COLOR": [g("car_color", "Red")],
+        "DISPLAY_NAME": [g("display_name", run.car_name)], "RACER_NAME": [g("racer_name", run.car_name)],
+        "RACE_TYPE": run.race_type, "WORLD_NAME": world or run.world_name, "NUMBER_OF_TRIALS": str(trials),
+        "IS_CONTINUOUS": str(continuous), "NUMBER_OF_RESETS": str(run.eval_max_resets),
+        "OFF_TRACK_PENALTY": str(run.eval_off_track_penalty), "COLLISION_PENALTY": str(run.eval_collision_penalty),
+        "REVERSE_DIR": str(run.eval_reverse_direction),
+    }
+    return training_params_yaml(params)
