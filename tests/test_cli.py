@@ -116,3 +116,155 @@ def test_missing_experiment_is_one_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stderr
     flat = " ".join(r.stderr.split())
     assert "experiment 'sprint-v1' (from environment)" in flat and "experiments does not exist" in flat
+
+
+# ----- every input error is one "error: … / fix: …" message with exit status 1, never a traceback -----
+
+
+def assert_input_error(r: subprocess.CompletedProcess, *fragments: str, fix: bool = True) -> None:
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "Traceback" not in out
+    flat = " ".join(r.stderr.split())  # rich wraps long lines
+    assert flat.startswith("error: ") and (" fix: " in flat or not fix), flat
+    for f in fragments:
+        assert f in flat, (f, flat)
+
+
+@pytest.fixture(scope="module")
+def trained_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DRfC folder whose model has checkpoint 0 only (`train --iterations 0` trains no iteration)."""
+    cwd = tmp_path_factory.mktemp("cli")
+    assert drlocal("init", "job", cwd=cwd).returncode == 0
+    r = drlocal("train", "--dir", "job", "--iterations", "0", "--plain", cwd=cwd)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "up to 0 iterations" in r.stdout and "iter 1/" not in r.stdout
+    model = cwd / "job" / "data" / "bucket" / "rl-deepracer-sagemaker" / "model"
+    assert sorted(p.name for p in model.glob("*.ckpt.pt")) == ["0_Step-0.ckpt.pt"]
+    (cwd / "afile").write_text("not a folder\n")
+    return cwd
+
+
+def test_render_input_errors(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    assert_input_error(drlocal("render", "--camera", "foo", cwd=tmp_path),
+                       "unknown --camera 'foo'", "front, left or stereo")
+    assert_input_error(drlocal("render", "--at", "2", cwd=tmp_path), "--at 2.0 is outside the lap", "between 0 and 1")
+    assert_input_error(drlocal("render", "--at", "-0.1", cwd=tmp_path), "--at -0.1 is outside the lap")
+    assert_input_error(drlocal("render", "--track", "reinvent_bse", cwd=tmp_path), "Unknown track 'reinvent_bse'")
+    assert_input_error(drlocal("render", "--out", "afile/view.png", cwd=tmp_path),
+                       "--out afile/view.png", "afile is a file, not a folder")
+    assert not (tmp_path / "view.png").exists()
+    r = drlocal("render", "--camera", "STEREO_CAMERAS", "--out", "new/dir/view.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # the sensor names work too, and the output folder is created
+    assert png_size(tmp_path / "new" / "dir" / "view.png")[0] > 900  # two camera views and the map
+
+
+def test_tracks_input_errors(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    assert_input_error(drlocal("tracks", "show", "nope", cwd=tmp_path), "Unknown track 'nope'")
+    assert_input_error(drlocal("tracks", "show", "reinvent_base", "--out", "afile/map.png", cwd=tmp_path),
+                       "afile is a file, not a folder")
+
+
+def test_reward_test_input_errors(tmp_path: Path) -> None:
+    for bad in ("0", "-1", "nan"):
+        r = drlocal("reward", "test", str(EXAMPLE), "--spacing", bad, cwd=tmp_path)
+        assert_input_error(r, f"--spacing {float(bad)} is out of range", "above 0")
+    assert_input_error(drlocal("reward", "test", str(EXAMPLE), "--track", "nope", cwd=tmp_path),
+                       "Unknown track 'nope'")
+    assert_input_error(drlocal("reward", "test", "missing.py", cwd=tmp_path),
+                       "missing.py: reward function file not found")
+    assert not (tmp_path / "reward_heatmap.png").exists()
+
+
+def test_demo_input_errors(tmp_path: Path) -> None:
+    assert_input_error(drlocal("demo", "--cars", "0", cwd=tmp_path), "--cars 0 is out of range", "1 or more")
+    assert_input_error(drlocal("demo", "--cars", "-1", cwd=tmp_path), "--cars -1 is out of range")
+    for bad in ("0", "-1.5", "nan"):
+        assert_input_error(drlocal("demo", "--speed", bad, cwd=tmp_path), f"--speed {float(bad)} is out of range")
+    assert_input_error(drlocal("demo", "--track", "nope", cwd=tmp_path), "Unknown track 'nope'")
+    assert_input_error(drlocal("demo", "-r", "missing.py", cwd=tmp_path), "reward function file not found")
+
+
+def test_demo_no_longer_says_training_is_missing(tmp_path: Path) -> None:
+    r = drlocal("demo", "--cars", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "not implemented" not in text.lower()
+    assert "drlocal train --dir DIR" in text
+
+
+def test_train_input_errors(tmp_path: Path) -> None:
+    assert drlocal("init", "job", cwd=tmp_path).returncode == 0
+    assert_input_error(drlocal("train", "--dir", "job", "--iterations", "-1", cwd=tmp_path),
+                       "--iterations -1 is negative", "use 0 or more")
+    assert_input_error(drlocal("train", "--dir", "job", "--minutes", "-2", cwd=tmp_path), "--minutes -2.0 is negative")
+    assert_input_error(drlocal("train", "--dir", "job", "--minutes", "nan", cwd=tmp_path),
+                       "--minutes nan is not a number")
+    assert_input_error(drlocal("train", "--dir", "job", "--seed", "-1", cwd=tmp_path),
+                       "--seed -1 is out of range", "from 0 to 4294967295")
+    assert_input_error(drlocal("train", "--dir", "missing", cwd=tmp_path), "missing: no such folder")
+    r = drlocal("train", "--dir", "job", "--iterations", "two", cwd=tmp_path)  # not a number: typer's usage error
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "Invalid value for '--iterations'" in r.stderr
+    assert not (tmp_path / "job" / "data" / "bucket" / "rl-deepracer-sagemaker").exists()  # nothing trained
+
+
+def test_evaluate_input_errors(trained_folder: Path) -> None:
+    cwd = trained_folder
+    for bad in ("foo", "-1"):
+        assert_input_error(drlocal("evaluate", "--dir", "job", "--checkpoint", bad, cwd=cwd),
+                           f"unknown checkpoint '{bad}'", "best, last or a checkpoint number")
+    # the store's message names the checkpoints there are, without a "fix:" line (store/local.py)
+    assert_input_error(drlocal("evaluate", "--dir", "job", "--checkpoint", "7", cwd=cwd), "no checkpoint 7 (have 0)",
+                       fix=False)
+    for bad in ("0", "-1", "1001"):
+        assert_input_error(drlocal("evaluate", "--dir", "job", "--trials", bad, cwd=cwd),
+                           f"--trials {bad} is out of range", "1 to 1000")
+    assert_input_error(drlocal("evaluate", "--dir", "job", "--track", "nope", cwd=cwd), "Unknown track 'nope'")
+    assert_input_error(drlocal("evaluate", "--dir", "job", "--prefix", "nope", cwd=cwd), "nope/model: no checkpoints")
+
+
+def test_export_input_errors(trained_folder: Path) -> None:
+    cwd = trained_folder
+    assert_input_error(drlocal("export", "--dir", "job", "--format", "tflite", cwd=cwd),
+                       "unknown --format 'tflite'", "car, onnx, droa or all")
+    for bad in ("foo", "-1"):
+        assert_input_error(drlocal("export", "--dir", "job", "--checkpoint", bad, cwd=cwd),
+                           f"unknown checkpoint '{bad}'")
+    assert_input_error(drlocal("export", "--dir", "job", "--out", "afile", cwd=cwd), "--out afile is a file")
+    assert_input_error(drlocal("export", "--dir", "job", "--out", "afile/car", cwd=cwd),
+                       "afile is a file, not a folder")
+
+
+def test_increment_input_errors(trained_folder: Path) -> None:
+    cwd = trained_folder
+    before = (cwd / "job" / "run.env").read_text()
+    for bad in ("foo", "-1"):
+        assert_input_error(drlocal("increment", "--dir", "job", "--checkpoint", bad, cwd=cwd),
+                           f"unknown checkpoint '{bad}'")
+    assert (cwd / "job" / "run.env").read_text() == before
+
+
+def test_import_input_errors(trained_folder: Path) -> None:
+    cwd = trained_folder
+    model = "job/data/bucket/rl-deepracer-sagemaker"
+    for bad in ("foo", "-1"):
+        assert_input_error(drlocal("import", model, "--dir", "job", "--checkpoint", bad, "--prefix", "copy", cwd=cwd),
+                           f"unknown checkpoint '{bad}'")
+    assert_input_error(drlocal("import", "missing.tar.gz", "--dir", "job", cwd=cwd), "missing.tar.gz: no such file")
+    assert_input_error(drlocal("import", model, "--dir", "job", "--metadata", "nope.json", "--prefix", "copy", cwd=cwd),
+                       "nope.json: no such file", "leave out --metadata")
+    assert not (cwd / "job" / "data" / "bucket" / "copy" / "model").exists()
+
+
+def test_init_input_errors(tmp_path: Path) -> None:
+    assert drlocal("init", "job", cwd=tmp_path).returncode == 0
+    assert_input_error(drlocal("init", "job", cwd=tmp_path), "already has system.env", "--force")
+
+
+def test_store_commands_input_errors(trained_folder: Path) -> None:
+    cwd = trained_folder
+    assert_input_error(drlocal("upload", "--dir", "job", "--local", "--dry-run", "--checkpoint", "foo", cwd=cwd))
+    assert_input_error(drlocal("download", "--dir", "job", "--source", "foo", "--target", "x", cwd=cwd), "foo")
+    assert_input_error(drlocal("custom-files", "sideways", "--dir", "job", cwd=cwd), "sideways")

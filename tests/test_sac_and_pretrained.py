@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from drlocal.config.workdir import init_workdir, load_job
+from drlocal.learn import trainer as trainer_module
 from drlocal.learn.agent import Actor
 from drlocal.learn.evaluate import evaluate
 from drlocal.learn.networks import PPOActorCritic
@@ -110,3 +112,42 @@ def test_pretrained_start_copies_weights(tmp_path: Path) -> None:
         assert torch.equal(v, source[k]), k
     zero = ModelStore(job2.model_root()).load_checkpoint(0)["model"]  # checkpoint 0 = the pretrained weights
     assert all(torch.equal(zero[k], source[k]) for k in source)
+
+
+def _sac_trainer(root: Path, seed: int) -> Trainer:
+    job = load_job(_folder(root, CONTINUOUS_SAC), environ={}, overrides={"DR_TRAIN_MIN_EVAL_TRIALS": "0"})
+    return Trainer(job, max_iterations=0, seed=seed)
+
+
+def test_sac_replay_sampling_follows_the_run_seed(tmp_path: Path) -> None:
+    """The replay minibatches come from the run's seed: other seeds draw other minibatches, the same seed the same."""
+    def minibatches(trainer: Trainer) -> list[list[float]]:
+        sac = trainer.sac
+        assert sac is not None
+        n = 200
+        obs = {"FRONT_FACING_CAMERA": np.zeros((n, 120, 160, 1), dtype=np.uint8)}
+        sac.replay.add(obs, np.zeros((n, 2), dtype=np.float32), np.arange(n, dtype=np.float64), obs,
+                       np.zeros(n, dtype=bool))
+        return [sac.replay.sample(8, sac.rng)["rew"].tolist() for _ in range(3)]  # rew = index of the transition
+
+    first = minibatches(_sac_trainer(tmp_path / "a", seed=1))
+    again = minibatches(_sac_trainer(tmp_path / "b", seed=1))
+    other = minibatches(_sac_trainer(tmp_path / "c", seed=2))
+    assert first == again
+    assert first != other
+    expected = np.random.default_rng(2).integers(0, 200, 8)  # the first minibatch of seed 2
+    assert other[0] == expected.astype(float).tolist()
+
+
+def test_sac_config_takes_hyperparameters_by_name(tmp_path: Path, monkeypatch) -> None:
+    fields = reversed(dataclasses.fields(SACConfig))  # what a reordering edit of sac.py would do
+    reordered = [(f.name, f.type, dataclasses.field(default=f.default)) for f in fields]
+    monkeypatch.setattr(trainer_module, "SACConfig", dataclasses.make_dataclass("SACConfig", reordered))
+    root = _folder(tmp_path, CONTINUOUS_SAC)
+    hp_path = root / "custom_files" / "hyperparameters.json"
+    hp_path.write_text(json.dumps(json.loads(hp_path.read_text()) | {"lr": 0.0005, "batch_size": 16,
+                                                                       "discount_factor": 0.9, "sac_alpha": 0.3}))
+    trainer = Trainer(load_job(root, environ={}, overrides={"DR_TRAIN_MIN_EVAL_TRIALS": "0"}), max_iterations=0)
+    assert trainer.sac is not None
+    assert dataclasses.asdict(trainer.sac.config) == {"lr": 0.0005, "batch_size": 16, "discount_factor": 0.9,
+                                                      "alpha": 0.3, "replay_size": SACConfig().replay_size}

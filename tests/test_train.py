@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,7 +15,9 @@ import pytest
 import torch
 
 from drlocal.config.workdir import init_workdir, load_job
+from drlocal.learn import trainer as trainer_module
 from drlocal.learn.evaluate import evaluate
+from drlocal.learn.ppo import PPOConfig
 from drlocal.learn.trainer import Trainer
 from drlocal.store.local import CheckpointName, ModelStore
 from drlocal.store.logs import SIMTRACE_COLUMNS
@@ -177,3 +180,55 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
                for k in range(3)]
     assert len(set(first_x)) == 3
     assert (prefix / "model" / ".finished").exists()
+
+
+def test_zero_iterations_trains_none(tmp_path: Path) -> None:
+    root = small_job(tmp_path)
+    state = Trainer(load_job(root, environ={}), max_iterations=0).train()
+    assert (state.iteration, state.episodes, state.env_steps, state.checkpoint) == (0, 0, 0, 0)
+    prefix = root / "data" / "bucket" / "rl-deepracer-sagemaker"
+    assert [c.number for c in ModelStore(prefix).checkpoints()] == [0]
+    assert list((prefix / "training-simtrace").glob("*.csv")) == []
+
+
+def _reordered(cls: type) -> type:
+    """The dataclass with its fields in reverse order (what a reordering edit of ppo.py / sac.py would do)."""
+    fields = [(f.name, f.type, dataclasses.field(default=f.default)) for f in reversed(dataclasses.fields(cls))]
+    return dataclasses.make_dataclass(cls.__name__, fields)
+
+
+def test_ppo_config_takes_hyperparameters_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trainer_module, "PPOConfig", _reordered(PPOConfig))
+    root = small_job(tmp_path, lr=0.0007, num_epochs=2, batch_size=32, beta_entropy=0.02, discount_factor=0.95,
+                     loss_type="mean squared error")
+    trainer = Trainer(load_job(root, environ={}), max_iterations=0)
+    assert dataclasses.asdict(trainer.learner.config) == {
+        "lr": 0.0007, "num_epochs": 2, "batch_size": 32, "beta_entropy": 0.02, "discount_factor": 0.95,
+        "loss_type": "mean squared error"}
+    assert trainer.learner.optimizer.param_groups[0]["lr"] == 0.0007
+
+
+def test_resume_continues_the_random_streams(tmp_path: Path) -> None:
+    """`train --iterations 4` = `train --iterations 2` + `train --resume --iterations 4`: --iterations counts
+    every iteration of the model prefix, also those before the resume."""
+    tiny = {"num_episodes_between_training": 2, "num_epochs": 1, "batch_size": 32}
+    straight = small_job(tmp_path / "straight", **tiny)
+    Trainer(load_job(straight, environ={}), max_iterations=4, seed=7).train()
+    split = small_job(tmp_path / "split", **tiny)
+    Trainer(load_job(split, environ={}), max_iterations=2, seed=7).train()
+    resumed = Trainer(load_job(split, environ={}), max_iterations=4, seed=7, resume=True)
+    assert resumed.state.iteration == 2
+    resumed.train()
+
+    a = ModelStore(straight / "data" / "bucket" / "rl-deepracer-sagemaker")
+    b = ModelStore(split / "data" / "bucket" / "rl-deepracer-sagemaker")
+    last_a, last_b = a.load_checkpoint("last"), b.load_checkpoint("last")
+    assert last_a["name"] == last_b["name"] and last_a["name"].startswith("4_Step-")
+    assert last_a["trainer"] == last_b["trainer"]  # episodes, steps, sim clock, best checkpoint, starts
+    for k, v in last_a["model"].items():
+        assert torch.allclose(v, last_b["model"][k], atol=1e-6), k
+    for k in range(4):  # the same cars drove the same episodes, also after the resume (all but the wall clock)
+        name = f"training-simtrace/{k}-iteration.csv"
+        rows_a, rows_b = ([ln.split(",")[:-1] for ln in (m.root / name).read_text().splitlines()] for m in (a, b))
+        assert SIMTRACE_COLUMNS[-1] == "wall_clock" and len(rows_a) > 4 * 2
+        assert rows_a == rows_b, name

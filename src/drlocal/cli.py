@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,36 @@ console = Console()
 err_console = Console(stderr=True)
 
 TrackOpt = Annotated[str, typer.Option("--track", "-t", help="World name (e.g. reinvent_base) or .npy route file.")]
+CAMERAS = ("front", "left", "stereo")
+CAMERA_SENSORS = ("FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS")
+MAX_SEED = 2**32 - 1
+
+
+def _require(ok: bool, flag: str, value: object, hint: str) -> None:
+    """Reject a command-line value with the one-line error (a NaN fails every comparison, so it is rejected too)."""
+    if not ok:
+        raise DrlocalError(f"{flag} {value} is out of range.", hint=hint)
+
+
+def _check_out(path: Path, *, folder: bool = False, flag: str = "--out") -> None:
+    """Say in one line, before any work, why an output file (or folder) cannot be written; creates nothing."""
+    hint = f"choose another {flag}, in a folder you can write."
+    if path.is_dir() != folder and path.exists():
+        raise DrlocalError(f"{flag} {path} is {'a file' if folder else 'a folder'}.",
+                           hint=hint if folder else f"give a file name, e.g. {path / 'out.png'}.")
+    existing = (path if folder else path.parent).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DrlocalError(f"{flag} {path}: {existing} is a file, not a folder.", hint=hint)
+    if not os.access(existing, os.W_OK):
+        raise DrlocalError(f"{flag} {path}: the folder {existing} is not writable.", hint=hint)
+
+
+def _prepare_out(path: Path, *, flag: str = "--out") -> None:
+    """`_check_out` for an output file, then create its folder."""
+    _check_out(path, flag=flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 @tracks_app.callback()
@@ -71,6 +103,7 @@ def tracks_show(
 
     t = load_track(name)
     out = out or Path(f"{t.name}.png")
+    _prepare_out(out)
     save_track_png(t, str(out), reverse=reverse)
     console.print(f"{t!r}\nwrote {out}")
 
@@ -87,6 +120,9 @@ def reward_test(
     from drlocal.sim.reward import load_reward_function
     from drlocal.tracks import load_track
 
+    _require(0.0 < spacing < math.inf, "--spacing", spacing, "use a distance in metres above 0, e.g. --spacing 0.1.")
+    out = out or Path("reward_heatmap.png")
+    _prepare_out(out)
     fn = load_reward_function(file)
     t = load_track(track)
     t0 = time.perf_counter()
@@ -99,7 +135,6 @@ def reward_test(
         r = np.asarray(cat.rewards)
         table.add_row(cat.name, str(cat.n), f"{r.min():.4g}", f"{r.mean():.4g}", f"{r.max():.4g}")
     console.print(table)
-    out = out or Path("reward_heatmap.png")
     save_heatmap(result, t, str(out), f"{file.name} on {t.name}")
     per_call = elapsed / max(result.calls, 1) * 1e6
     console.print(f"{result.calls} calls, no errors, {per_call:.0f} µs per call. Heat map: {out}")
@@ -115,7 +150,8 @@ def render(
     track: TrackOpt = "reinvent_base",
     at: Annotated[float, typer.Option(help="Position on the lap, fraction 0-1 from the start line.")] = 0.0,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("view.png"),
-    camera: Annotated[str, typer.Option(help="front, left or stereo.")] = "front",
+    camera: Annotated[str, typer.Option(help="front, left or stereo (or FRONT_FACING_CAMERA, LEFT_CAMERA, "
+                                        "STEREO_CAMERAS).")] = "front",
     reverse: Annotated[bool, typer.Option(help="Drive the track in the reversed direction.")] = False,
 ) -> None:
     """Write what the car's camera sees at a point of the lap, next to a map with the car drawn."""
@@ -124,7 +160,12 @@ def render(
 
     if not 0.0 <= at <= 1.0:
         raise DrlocalError(f"--at {at} is outside the lap.", hint="use a fraction between 0 and 1, e.g. --at 0.3.")
+    if camera not in CAMERAS + CAMERA_SENSORS:
+        raise DrlocalError(f"unknown --camera {camera!r}.",
+                           hint=f"use {', '.join(CAMERAS[:-1])} or {CAMERAS[-1]} (or a DeepRacer sensor name: "
+                           f"{', '.join(CAMERA_SENSORS)}).")
     t = load_track(track)
+    _prepare_out(out)
     save_view_png(t, at, str(out), camera=camera, reverse=reverse)
     console.print(f"wrote {out} ({camera} camera at {at:.0%} of {t.name})", highlight=False)
 
@@ -144,6 +185,8 @@ def demo(
     from drlocal.sim.reward import load_reward_function
     from drlocal.tracks import load_track
 
+    _require(cars >= 1, "--cars", cars, "use 1 or more cars.")
+    _require(0.0 < speed < math.inf, "--speed", speed, "use a speed in m/s above 0, e.g. --speed 1.5.")
     t = load_track(track)
     fn = load_reward_function(reward_function)
     starts = np.arange(cars) / max(cars, 1)
@@ -217,7 +260,8 @@ def train(
     directory: DirOpt = Path("."),
     minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes (at an iteration end).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the stopped run of this model prefix.")] = False,
-    iterations: Annotated[int | None, typer.Option(help="Stop after this many iterations.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Stop when this many iterations are done in all (with "
+                                                   "--resume, counting those already done; 0 trains none).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     plain: Annotated[bool, typer.Option(help="Plain progress lines even on a terminal.")] = False,
     wipe: Annotated[bool, typer.Option("--wipe", "-w", help="Delete an existing model prefix first (DRfC's "
@@ -232,8 +276,10 @@ def train(
 
     if iterations is not None and iterations < 0:
         raise DrlocalError(f"--iterations {iterations} is negative.", hint="use 0 or more.")
-    if minutes is not None and minutes < 0:
-        raise DrlocalError(f"--minutes {minutes} is negative.", hint="use 0 or more.")
+    if minutes is not None and not minutes >= 0:  # also NaN
+        raise DrlocalError(f"--minutes {minutes} is {'negative' if minutes < 0 else 'not a number'}.",
+                           hint="use 0 or more.")
+    _require(0 <= seed <= MAX_SEED, "--seed", seed, f"use a whole number from 0 to {MAX_SEED}.")
     job = _load_job(directory, experiment, config)
     if check:
         _check_training(job, resume=resume, wipe=wipe)
@@ -314,6 +360,8 @@ def evaluate(
     """Evaluate a trained model with greedy actions and print lap times."""
     from drlocal.learn.evaluate import evaluate as run_eval
 
+    _require(trials is None or 1 <= trials <= 1000, "--trials", trials,
+             "use 1 to 1000 trials (the range of DR_EVAL_NUMBER_OF_TRIALS).")
     job = _load_job(directory, experiment, config)
     res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track, prefix=prefix)
     where = track or job.run.world_name
@@ -373,6 +421,8 @@ def export_cmd(
     formats = {"car", "onnx", "droa"} if fmt == "all" else {fmt}
     if not formats <= {"car", "onnx", "droa"}:
         raise DrlocalError(f"unknown --format {fmt!r}.", hint="use car, onnx, droa or all.")
+    if out is not None:
+        _check_out(out, folder=True)
     job = _load_job(directory, experiment, config)
     bucket = store_of(job)
     store = ModelStore(bucket.pull(prefix or job.run.model_prefix,

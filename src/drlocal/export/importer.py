@@ -409,7 +409,9 @@ def read_metadata_file(path: Path | None) -> dict[str, Any] | None:
         return None
     data = _read_json(Path(path))
     if data is None:
-        raise DrlocalError(f"{path}: no such file.")
+        raise DrlocalError(f"{path}: no such file.",
+                           hint="pass an existing model_metadata.json, or leave out --metadata to use the one in the "
+                           "model archive or folder.")
     return data
 
 

@@ -124,7 +124,8 @@ class ReplayBuffer:
 class SACLearner:
     """Owns the SAC networks and optimisers; `update(steps)` runs that many gradient steps."""
 
-    def __init__(self, sensors: dict[str, int], network: str, config: SACConfig, device: torch.device) -> None:
+    def __init__(self, sensors: dict[str, int], network: str, config: SACConfig, device: torch.device,
+                 seed: int | None = 0) -> None:
         self.device = device
         self.config = config
         self.policy = SACPolicy(sensors, network).to(device)
@@ -136,7 +137,7 @@ class SACLearner:
         self.opt_q = torch.optim.Adam(self.q.parameters(), **adam)
         self.opt_v = torch.optim.Adam(self.v.parameters(), **adam)
         self.replay = ReplayBuffer(config.replay_size)
-        self.rng = np.random.default_rng(0)
+        self.rng = np.random.default_rng(seed)  # replay minibatches: the run's seed
 
     def _obs(self, batch: dict[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
         n = len(prefix) + 1

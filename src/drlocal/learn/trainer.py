@@ -20,6 +20,7 @@ worker's rule), at the time budget, or on Ctrl-C (the last finished iteration is
 from __future__ import annotations
 
 import math
+import random
 import resource
 import time
 from collections.abc import Callable
@@ -103,15 +104,6 @@ class TrainerState:
     actor_steps: int = 0
 
 
-def _warm_tensorflow() -> None:
-    try:
-        from drlocal.export.tfgraph import import_tf
-
-        import_tf()
-    except Exception:  # TensorFlow is optional; the first checkpoint write reports it
-        pass
-
-
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -144,28 +136,26 @@ class Trainer:
                                  else math.ceil(hp.term_cond_max_episodes / self.episodes_per_iter))
         self.bucket = store_of(job)  # local disk, DRfC's MinIO or S3: files go to the working copy, then up
         self.bucket.mirror(self.say)
-        if self.bucket.is_drfc:  # DRfC's TF checkpoints get written: import TensorFlow (~6 s) while the sim starts
-            import threading
-
-            threading.Thread(target=_warm_tensorflow, daemon=True).start()
         self.prefix = job.run.model_prefix
         self.store = ModelStore(self.bucket.local_root / self.prefix)
         self._tf_note = False
         self.track = load_track(job.run.world_name)
         torch.manual_seed(seed)
+        random.seed(seed)  # the global streams a reward function may draw from (it runs in this process)
+        np.random.seed(seed)
         self.algorithm = job.metadata.training_algorithm
         self.sac: SACLearner | None = None
         if self.algorithm == "sac":
-            self.sac = SACLearner(sensor_sizes(job), job.metadata.neural_network,
-                                  SACConfig(hp.lr, hp.batch_size, hp.discount_factor, hp.sac_alpha), self.device)
+            sac_config = SACConfig(lr=hp.lr, batch_size=hp.batch_size, discount_factor=hp.discount_factor,
+                                   alpha=hp.sac_alpha)
+            self.sac = SACLearner(sensor_sizes(job), job.metadata.neural_network, sac_config, self.device, seed=seed)
             self.model = self.sac.policy
         else:
             self.model = build_model(job).to(self.device)
-            self.learner = PPOLearner(
-                self.model,
-                PPOConfig(hp.lr, hp.num_epochs, hp.batch_size, hp.beta_entropy, hp.discount_factor, hp.loss_type),
-                self.device,
-            )
+            ppo_config = PPOConfig(lr=hp.lr, num_epochs=hp.num_epochs, batch_size=hp.batch_size,
+                                   beta_entropy=hp.beta_entropy, discount_factor=hp.discount_factor,
+                                   loss_type=hp.loss_type)
+            self.learner = PPOLearner(self.model, ppo_config, self.device)
         self.sensors = sorted(job.metadata.sensor)
         self.actor = Actor(
             self.model, self.sensors, self.device, exploration=hp.exploration_type,
@@ -257,11 +247,45 @@ class Trainer:
             w.reset()
             w.episode[:] = self.state.episodes // max(self.episodes_per_iter, 1)
         self.actor.steps = self.state.actor_steps
+        if state.get("rng"):  # checkpoints of older drlocal versions have none: the streams restart from the seed
+            self._set_rng_state(state["rng"])
         # drop metrics written after the checkpoint (the interrupted iteration)
         old = TrainingMetrics.load(self.metrics.path, self.job.run.best_model_metric)
         self.metrics.entries = [e for e in old.entries if e["episode"] <= self.state.episodes]
         self.metrics.save()
         self.say(f"resuming {self.store.root.name} at iteration {self.state.iteration} from {state['name']}")
+
+    def _rng_state(self) -> dict[str, Any]:
+        """Every random stream training draws from, saved in each checkpoint so that a resumed run continues them
+        (`train --iterations 4` = `train --iterations 2` + `train --resume --iterations 4`)."""
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),  # SAC's action sampling, network initialisation
+            "minibatches": self.generator.get_state(),  # PPO's minibatch order
+            "actor_torch": self.actor.generator.get_state(),  # sampled actions (categorical / Gaussian)
+            "actor_numpy": self.actor.rng.bit_generator.state,  # e-greedy exploration
+            "sensor_noise": self.env._rng.bit_generator.state,  # LIDAR noise
+            "python": random.getstate(),  # reward functions
+            "numpy_global": np.random.get_state(),
+        }
+        if self.sac is not None:
+            rng["replay"] = self.sac.rng.bit_generator.state  # replay minibatches
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return rng
+
+    def _set_rng_state(self, rng: dict[str, Any]) -> None:
+        """Continue the streams saved by `_rng_state` (torch states back on the CPU: map_location moved them)."""
+        torch.set_rng_state(rng["torch"].cpu())
+        self.generator.set_state(rng["minibatches"].cpu())
+        self.actor.generator.set_state(rng["actor_torch"].cpu())
+        self.actor.rng.bit_generator.state = rng["actor_numpy"]
+        self.env._rng.bit_generator.state = rng["sensor_noise"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy_global"])
+        if self.sac is not None and "replay" in rng:
+            self.sac.rng.bit_generator.state = rng["replay"]
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state_all([t.cpu() for t in rng["cuda"]])
 
     def _load_weights(self, state: dict[str, Any]) -> None:
         if self.sac is not None:
@@ -282,6 +306,7 @@ class Trainer:
             "model": self.sac.state_dict() if self.sac is not None else self.model.state_dict(),
             "optimizer": None,  # kept once in model/.optimizer.pt (3x the weights; only resume needs it)
             "trainer": self.state.__dict__.copy(),
+            "rng": self._rng_state(),
             "model_metadata": self.job.metadata.to_json_dict(),
         }
         drfc_files = self._write_drfc_files(name, payload)  # before the pointers name this checkpoint

@@ -341,12 +341,14 @@ class ModelStore:
             name = which if isinstance(which, CheckpointName) else CheckpointName.parse(text.removesuffix(".index"))
             if name in have:
                 return name  # type: ignore[return-value]
-            raise DrlocalError(f"{self.model_dir}: no checkpoint {name} (have {listed}).")
+            raise DrlocalError(f"{self.model_dir}: no checkpoint {name} (have {listed}).",
+                               hint="use best, last or one of the checkpoint numbers listed.")
         if text.isdigit():
             match = [c for c in have if c.number == int(text)]
             if match:
                 return match[-1]
-            raise DrlocalError(f"{self.model_dir}: no checkpoint {which} (have {listed}).")
+            raise DrlocalError(f"{self.model_dir}: no checkpoint {which} (have {listed}).",
+                               hint="use best, last or one of the checkpoint numbers listed.")
         key = {"best": "best_checkpoint", "last": "last_checkpoint"}.get(text.lower())
         if key is None:
             raise DrlocalError(f"unknown checkpoint {which!r}.", hint="use best, last or a checkpoint number.")
