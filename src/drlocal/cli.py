@@ -124,6 +124,7 @@ def reward_test(
     out = out or Path("reward_heatmap.png")
     _prepare_out(out)
     fn = load_reward_function(file)
+    fn.on_warning = lambda m: console.print(f"[yellow]warning:[/] {m}", highlight=False)  # as soon as it shows
     t = load_track(track)
     t0 = time.perf_counter()
     result = sweep(fn, t, spacing=spacing)
@@ -138,6 +139,7 @@ def reward_test(
     save_heatmap(result, t, str(out), f"{file.name} on {t.name}")
     per_call = elapsed / max(result.calls, 1) * 1e6
     console.print(f"{result.calls} calls, no errors, {per_call:.0f} µs per call. Heat map: {out}")
+    fn.check_slow()  # the reward's own time, without drlocal's geometry; printed once
     stats = {c.name: np.asarray(c.rewards) for c in result.stats}
     if stats["off track left"].mean() >= stats["centre"].mean():
         console.print("[yellow]note:[/] off-track poses earn as much as the centre line on average.")

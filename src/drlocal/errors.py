@@ -22,3 +22,34 @@ class UnknownTrackError(DrlocalError, KeyError):
     """A track name that is neither bundled nor a path to an existing `.npy` route file."""
 
     __str__ = DrlocalError.__str__  # KeyError would quote the message
+
+
+class InvalidActionError(DrlocalError, ValueError):
+    """An action the simulator cannot execute: NaN/inf, a wrong shape or type, an index out of range."""
+
+    __str__ = DrlocalError.__str__
+
+
+class NonFiniteStateError(DrlocalError, FloatingPointError):
+    """A car's state or an observation became NaN/inf: stopping beats training on NaN."""
+
+    __str__ = DrlocalError.__str__
+
+
+def read_user_text(path: object, what: str = "the file") -> str:
+    """A user's text file as str: UTF-8 (a leading byte-order mark is dropped), or one DrlocalError naming the
+    file and the line of the first byte that is not UTF-8, or why it could not be read."""
+    from pathlib import Path
+
+    p = Path(str(path))
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise DrlocalError(f"{p}: cannot read {what}: {exc.strerror or exc}.",
+                           hint="check that the file exists and is readable.") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DrlocalError(f"{p}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}).",
+                           hint=f"save {what} as UTF-8 plain text.") from None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from drlocal.errors import DrlocalError
+from drlocal.errors import DrlocalError, read_user_text
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 _REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -52,7 +52,7 @@ def parse_env_file(
     """
     path = Path(path)
     out: dict[str, EnvValue] = dict(known or {})
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, raw in enumerate(read_user_text(path, "the env file").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -33,7 +33,7 @@ DRFC_HYPERPARAMETERS: dict[str, Any] = {
 class Hyperparameters(BaseModel):
     """Validated hyperparameters; ranges follow the DeepRacer console's limits where it had them."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     batch_size: int = Field(64, ge=1, le=4096)
     beta_entropy: float = Field(0.01, ge=0.0, le=1.0)
     discount_factor: float = Field(0.99, gt=0.0, le=1.0)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from drlocal.errors import DrlocalError
+from drlocal.errors import DrlocalError, read_user_text
 
 
 def read_json_object(source: str | Path | dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
@@ -17,7 +17,7 @@ def read_json_object(source: str | Path | dict[str, Any], kind: str) -> tuple[st
     if not path.is_file():
         raise DrlocalError(f"{path}: {kind}.json not found.", hint="check the path or run `drlocal init`.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_user_text(path, f"{kind}.json"))
     except json.JSONDecodeError as exc:
         raise DrlocalError(
             f"{path}, line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}).",

@@ -43,12 +43,13 @@ DRFC_DEFAULT: dict[str, Any] = {
 class DiscreteAction(BaseModel):
     """One entry of a discrete action space; extra keys such as `index` are ignored, as in the simapp."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     steering_angle: float = Field(ge=-30.0, le=30.0)  # [deg], + = left
     speed: float = Field(gt=0.0, le=4.0)  # [m/s]
 
 
 class Range(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
     low: float
     high: float
 
@@ -60,13 +61,13 @@ class Range(BaseModel):
 
 
 class ContinuousActionSpace(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     steering_angle: Range  # [deg]
     speed: Range  # [m/s]
 
 
 class LidarConfig(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     num_sectors: int = Field(default=8, ge=1, le=LIDAR_RAYS)
     num_values_per_sector: int = Field(default=8, ge=1)
     clipping_dist: float = Field(default=2.0, ge=0.15, le=12.0)  # [m]
@@ -82,7 +83,7 @@ class LidarConfig(BaseModel):
 class ModelMetadata(BaseModel):
     """A validated `model_metadata.json`."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     action_space: list[DiscreteAction] | ContinuousActionSpace
     action_space_type: Literal["discrete", "continuous"] = "discrete"
     training_algorithm: Literal["clipped_ppo", "sac"] = "clipped_ppo"
@@ -100,7 +101,7 @@ class ModelMetadata(BaseModel):
     @classmethod
     def _supported_algorithm(cls, v: Any) -> Any:
         name = v.strip().lower() if isinstance(v, str) else v
-        if name in UNSUPPORTED_ALGORITHMS:
+        if isinstance(name, str) and name in UNSUPPORTED_ALGORITHMS:  # (a list or dict is not hashable)
             raise PydanticCustomError(
                 "not_supported", "'{name}' ({what}) is not supported by drlocal; use clipped_ppo or sac",
                 {"name": name, "what": UNSUPPORTED_ALGORITHMS[name]},

@@ -24,7 +24,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from drlocal.config.envfile import EnvValue
@@ -193,7 +202,7 @@ class RunConfig(BaseModel):
     ("override", "--experiment").
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     world_name: str = "reinvent_base"
     race_type: Literal["TIME_TRIAL"] = "TIME_TRIAL"
     run_id: int = 0
@@ -283,6 +292,25 @@ class RunConfig(BaseModel):
                     "race_type", "drlocal trains and evaluates TIME_TRIAL races only; {race} is not supported yet",
                     {"race": v},
                 )
+        return v
+
+    @field_validator("world_name", "bucket", "model_prefix", "pretrained_prefix")
+    @classmethod
+    def _names(cls, v: str, info: ValidationInfo) -> str:
+        """Names that become folders and S3 keys: never empty, never outside the bucket (a `--wipe` deletes them)."""
+        if not v.strip():
+            if info.field_name == "pretrained_prefix" and not info.data.get("pretrained"):
+                return v  # only used with DR_LOCAL_S3_PRETRAINED=True
+            raise ValueError("must not be empty" + (" when DR_LOCAL_S3_PRETRAINED=True" if info.data.get("pretrained")
+                                                    and info.field_name == "pretrained_prefix" else ""))
+        if info.field_name == "world_name":
+            return v
+        parts = v.split("/")
+        if info.field_name == "bucket" and len(parts) > 1:
+            raise ValueError("a bucket name has no '/'")
+        if v.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in v or "\x00" in v:
+            raise ValueError("must be a relative name inside the bucket: no leading or doubled '/', no '.' or '..' "
+                             "parts, no backslash")
         return v
 
     @field_validator("max_steps_per_iteration", mode="before")

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from drlocal.config.model_metadata import ModelMetadata
+from drlocal.errors import NonFiniteStateError
 from drlocal.sensors import lidar as lidarmod
 from drlocal.tracks.track import Track
 
@@ -76,6 +77,7 @@ class ObservationBuilder:
         boxes: np.ndarray | None = None,
     ) -> np.ndarray | dict[str, np.ndarray]:
         """Observations of cars at base_link poses (N,): array (N, ...) or dict of them."""
+        _check_pose(x, y, yaw)  # the render kernels index memory from the pose: NaN must not reach them
         out: dict[str, np.ndarray] = {}
         cam = self.camera_sensor
         if cam == "STEREO_CAMERAS":
@@ -94,4 +96,28 @@ class ObservationBuilder:
                 out["DISCRETIZED_SECTOR_LIDAR"] = lidarmod.discretized_sector_lidar_obs(
                     ranges, cfg.num_sectors, cfg.num_values_per_sector, cfg.clipping_dist
                 )
+            _check_finite(out[self.lidar_sensor], self.lidar_sensor, x, y, yaw)
         return out[self.sensors[0]] if len(self.sensors) == 1 else out
+
+
+def _check_pose(x: np.ndarray, y: np.ndarray, yaw: np.ndarray) -> None:
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(yaw)
+    if ok.all():
+        return
+    i = int(np.flatnonzero(~ok)[0])
+    raise NonFiniteStateError(
+        f"cannot observe car {i}: its pose is not finite (x={float(x[i])!r}, y={float(y[i])!r}, "
+        f"yaw={float(yaw[i])!r}); stopping rather than training on NaN.",
+        hint="poses must be finite numbers (metres, radians).")
+
+
+def _check_finite(obs: np.ndarray, sensor: str, x: np.ndarray, y: np.ndarray, yaw: np.ndarray) -> None:
+    """A NaN/inf LIDAR reading stops with one message instead of reaching the network (cameras are uint8)."""
+    ok = np.isfinite(obs).reshape(obs.shape[0], -1).all(axis=1)
+    if ok.all():
+        return
+    i = int(np.flatnonzero(~ok)[0])
+    raise NonFiniteStateError(
+        f"{sensor} observation of car {i} holds NaN/inf ({obs[i].tolist()}) at x={float(x[i])!r}, "
+        f"y={float(y[i])!r}, yaw={float(yaw[i])!r}; stopping rather than training on NaN.",
+        hint="the pose is far outside the track or the sensor model has a bug: please report it with the values above.")

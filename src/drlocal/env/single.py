@@ -12,6 +12,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from drlocal.env.vector_env import DeepRacerVectorEnv
+from drlocal.errors import InvalidActionError
 
 
 def _unbatch(x: Any) -> Any:
@@ -49,7 +50,15 @@ class DeepRacerEnv(gym.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
             raise RuntimeError("episode is over: call reset()")
-        a = np.asarray(action)[None, ...]
+        a = np.asarray(action)
+        want = (2,) if self._venv.actions.continuous else ()
+        if a.shape != want:
+            n = getattr(self.action_space, "n", 0)
+            what = "one (steering, speed) pair, shape (2,)" if want else f"one action index, an int 0..{n - 1}"
+            raise InvalidActionError(f"expected {what}; got shape {a.shape}: {a!r}.",
+                                     hint="the single-car env takes one action; DeepRacerVectorEnv takes one per car.")
+        a = a[None, ...]
+        self._venv.actions.commands(a)  # dtype, NaN and range errors worded for one car (no batch shape)
         obs, reward, terminated, truncated, info = self._venv.step(a)
         self._needs_reset = bool(terminated[0] or truncated[0])
         return _unbatch(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), _unbatch(info)

@@ -51,6 +51,7 @@ from gymnasium.vector.utils import batch_space
 from drlocal.config.model_metadata import ModelMetadata, load_model_metadata
 from drlocal.env.actions import ActionMapper
 from drlocal.env.observations import ObservationBuilder
+from drlocal.errors import InvalidActionError
 from drlocal.sim.episode import EpisodeOptions, StepResult, World
 from drlocal.sim.reward import RewardFunction, load_reward_function
 from drlocal.tracks import Track, load_track
@@ -176,7 +177,12 @@ class DeepRacerVectorEnv(VectorEnv):
             self._world = self._new_world()
             self._autoreset[:] = False
         else:
-            mask = np.asarray(mask, dtype=bool)
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype.kind not in "biu":
+                raise InvalidActionError(
+                    f"options['reset_mask'] must be a boolean array of shape ({self.num_envs},), got "
+                    f"{mask.dtype} of shape {mask.shape}.", hint="True for every car to reset.")
+            mask = mask.astype(bool)
             self.world.reset(mask)
             self._autoreset[mask] = False
         obs = self._observe()
@@ -186,7 +192,7 @@ class DeepRacerVectorEnv(VectorEnv):
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         w = self.world
         acts = np.asarray(actions)
-        speed, steer = self.actions.commands(acts)
+        speed, steer = self.actions.commands(acts, n=self.num_envs)  # InvalidActionError names what was expected
         labels = self.actions.labels(acts, speed, steer)
         active = np.ones(self.num_envs, dtype=bool)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():

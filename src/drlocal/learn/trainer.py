@@ -33,15 +33,17 @@ from gymnasium.vector import AutoresetMode
 
 from drlocal.config.workdir import Job
 from drlocal.env.vector_env import DeepRacerVectorEnv
-from drlocal.errors import DrlocalError
+from drlocal.errors import DrlocalError, InvalidActionError, NonFiniteStateError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
+from drlocal.learn.rollout import RolloutBuffer
 from drlocal.learn.sac import SACConfig, SACLearner
+from drlocal.memory import tame_allocator, trim
 from drlocal.sim.episode import LAP_COMPLETE, EpisodeOptions, World
-from drlocal.sim.reward import load_reward_function
-from drlocal.store.local import CheckpointName, ModelStore, atomic_write_json, atomic_write_text
-from drlocal.store.logs import SimtraceWriter, TrainingMetrics, simtrace_row
+from drlocal.sim.reward import RewardFunctionError, load_reward_function
+from drlocal.store.local import CheckpointName, ModelStore, StoreWriteError, atomic_write_json, atomic_write_text
+from drlocal.store.logs import SimtraceWriter, TrainingMetrics, format_row, simtrace_row
 from drlocal.store.select import store_of
 from drlocal.tracks import load_track
 
@@ -171,12 +173,15 @@ class Trainer:
             autoreset_mode=AutoresetMode.DISABLED,
         )
         self.env.reset(seed=seed)
+        self.env.reward_fn.on_warning = lambda m: self.say(f"[yellow]warning:[/] {m}")  # a slow reward, once
         self.state = TrainerState()
         metrics_prefix = getattr(run, "metrics_prefix", None) or f"{self.prefix}/metrics"
         self.metrics = TrainingMetrics(self.bucket.local_root / metrics_prefix / "TrainingMetrics.json",
                                        run.best_model_metric)
         self.generator = torch.Generator().manual_seed(seed)
         self.timers = {"sim": 0.0, "inference": 0.0, "learn": 0.0}
+        self.rollout = RolloutBuffer(4096)  # reused by every iteration
+        tame_allocator()  # flat memory over hours: see drlocal/memory.py
         if resume:
             self._resume()
         else:
@@ -247,6 +252,9 @@ class Trainer:
             w.reset()
             w.episode[:] = self.state.episodes // max(self.episodes_per_iter, 1)
         self.actor.steps = self.state.actor_steps
+        # the prefix's copy (which evaluate reads) becomes the reward trained from now on, fixed after a failure, say
+        atomic_write_text(self.store.root / "reward_function.py", self.job.reward_path.read_text(encoding="utf-8"))
+        self.bucket.publish([self.store.root / "reward_function.py"])
         if state.get("rng"):  # checkpoints of older drlocal versions have none: the streams restart from the seed
             self._set_rng_state(state["rng"])
         # drop metrics written after the checkpoint (the interrupted iteration)
@@ -350,15 +358,14 @@ class Trainer:
         w.reset()
         k = self.state.iteration
         writer = SimtraceWriter(self.store.simtrace_dir / f"{k}-iteration.csv")
-        obs_lists: dict[str, list[list[np.ndarray]]] = {s: [[] for _ in range(n)] for s in self.sensors}
-        actions: list[list[Any]] = [[] for _ in range(n)]
-        rewards: list[list[float]] = [[] for _ in range(n)]
+        buf = self.rollout
+        buf.reset()
         active = np.ones(n, dtype=bool)
         ep_reward = np.zeros(n)
         start_clock = self.state.clock
         ep_index = self.state.episodes + np.arange(n)  # 0-based global episode numbers
         finals: list[dict[str, Any]] = [{} for _ in range(n)]
-        rows: list[list[dict[str, Any]]] = [[] for _ in range(n)]  # written per episode, in episode order
+        rows: list[list[str]] = [[] for _ in range(n)]  # CSV lines, written per episode, in episode order
         t0 = time.perf_counter()
         obs = as_obs_dict(env._observe(), self.sensors)
         self.timers["sim"] += time.perf_counter() - t0
@@ -372,18 +379,16 @@ class Trainer:
             labels = env.actions.labels(acts, speed, steer)
             res = w.step(speed, steer, active=active)
             g = res.geometry
-            for i in np.flatnonzero(active):
-                for s in self.sensors:
-                    obs_lists[s][i].append(obs[s][i])
-                actions[i].append(acts[i])
-                rewards[i].append(res.reward[i])
+            stepping = np.flatnonzero(active)
+            buf.add(stepping, obs, acts, res.reward, res.steps)  # copies the frames: no view keeps a batch alive
+            for i in stepping:
                 ep_reward[i] += res.reward[i]
-                rows[i].append(simtrace_row(
+                rows[i].append(format_row(simtrace_row(
                     episode=ep_index[i], steps=res.steps[i], x=g.x[i], y=g.y[i], yaw=g.heading[i], steer=steer[i],
                     throttle=speed[i], action=labels[i], reward=res.reward[i], done=res.done[i],
                     on_track=g.all_wheels_on_track[i], progress=g.progress[i], closest_waypoint=g.closest_waypoint[i],
                     track_len=track_len, tstamp=start_clock + res.sim_time[i], status=res.status[i],
-                ))
+                )))
                 if res.done[i]:
                     finals[i] = {"status": str(res.status[i]), "progress": float(g.progress[i]),
                                  "reward": float(ep_reward[i]), "steps": int(res.steps[i]),
@@ -392,8 +397,8 @@ class Trainer:
             obs = as_obs_dict(env._observe(), self.sensors)
             self.timers["sim"] += time.perf_counter() - t1
         for episode_rows in rows:  # episode after episode, as one DeepRacer worker writes them
-            for row in episode_rows:
-                writer.write(row)
+            writer.write_lines(episode_rows)
+        del rows
         writer.close()
         self.bucket.publish([writer.path])
         # TrainingMetrics, in car order (= the order a single worker would have played them)
@@ -406,19 +411,10 @@ class Trainer:
         self.bucket.publish([self.metrics.path])
         self.state.clock = max(f["end"] for f in finals)
         # episode-ordered transitions with the step cap applied
-        lengths = [len(r) for r in rewards]
-        obs_all = {s: np.concatenate([np.stack(obs_lists[s][i]) for i in range(n)]) for s in self.sensors}
-        act_all = np.concatenate([np.asarray(a) for a in actions])
-        rew_all = np.concatenate([np.asarray(r, dtype=np.float64) for r in rewards])
-        ends = np.zeros(len(rew_all), dtype=bool)
-        ends[np.cumsum(lengths) - 1] = True
-        if len(rew_all) > self.cap:
-            obs_all = {s: v[: self.cap] for s, v in obs_all.items()}
-            act_all, rew_all, ends = act_all[: self.cap], rew_all[: self.cap], ends[: self.cap].copy()
-            ends[-1] = True  # an episode cut by the cap also bootstraps with 0
+        data = buf.episode_order(n, self.cap)
         self.state.episodes += n
-        return {"obs": obs_all, "actions": act_all, "rewards": rew_all, "ends": ends, "finals": finals,
-                "collected": int(sum(lengths))}
+        return {"obs": data["obs"], "actions": data["actions"], "rewards": data["rewards"], "ends": data["ends"],
+                "finals": finals, "collected": int(data["lengths"].sum())}
 
     def evaluate_greedy(self, trials: int) -> list[dict[str, Any]]:
         """`trials` greedy episodes with starts spread around the lap (not trained on)."""
@@ -473,6 +469,7 @@ class Trainer:
 
     def train(self) -> TrainerState:
         t_start = time.perf_counter()
+        kept, running = self.state.checkpoint, self.state.iteration + 1
         self._first_iteration = self.state.iteration
         base_steps = self.state.env_steps
         try:
@@ -481,7 +478,16 @@ class Trainer:
                     self.say(f"time budget of {self.minutes:g} min reached")
                     break
                 self._check_store()
+                kept, running = self.state.checkpoint, self.state.iteration + 1
                 self._one_iteration(t_start, base_steps)
+        except (RewardFunctionError, NonFiniteStateError, InvalidActionError, StoreWriteError) as exc:
+            # stopped inside an iteration: nothing of it is checkpointed, the last finished one stays as it was
+            exc.args = (f"{exc.args[0]}\n  training stopped in iteration {running}; checkpoint {kept} (the last "
+                        f"finished iteration) is kept in {self.store.model_dir}.",)
+            exc.hint = f"{exc.hint} Then `drlocal train --resume` continues from checkpoint {kept}." if exc.hint \
+                else f"`drlocal train --resume` continues from checkpoint {kept}."
+            self._finish_uploads()
+            raise
         except KeyboardInterrupt:
             self.say(f"interrupted: keeping checkpoint {self.state.checkpoint} (iteration {self.state.iteration})")
             self._finish_uploads()
@@ -530,6 +536,9 @@ class Trainer:
         self.state.iteration += 1
         self.state.checkpoint += 1
         self._save_checkpoint(eval_metric=metric)
+        finals = data["finals"]
+        del data  # the iteration's transitions: freed before the trim, not kept into the next collection
+        trim()
         elapsed = time.perf_counter() - t_start
         done_iters = self.state.iteration
         per_iter = elapsed / max(done_iters - self._first_iteration, 1)
@@ -538,7 +547,6 @@ class Trainer:
         if self.minutes is not None:
             eta = min(eta, max(self.minutes * 60.0 - elapsed, 0.0))
         total_t = sum(self.timers.values()) or 1.0
-        finals = data["finals"]
         self.on_iteration(IterationReport(
             iteration=done_iters, iterations_total=self.iterations_total, episodes=self.state.episodes,
             mean_reward=float(np.mean([f["reward"] for f in finals])),

@@ -348,6 +348,8 @@ class CameraRenderer:
         n = x.shape[0]
         if y.shape != (n,) or yaw.shape != (n,):
             raise ValueError(f"x, y, yaw must all have shape (N,), got {x.shape}, {y.shape}, {yaw.shape}")
+        if not (np.isfinite(x).all() and np.isfinite(y).all() and np.isfinite(yaw).all()):  # NaN crashes the kernel
+            raise ValueError(f"camera poses must be finite, got x={x.tolist()}, y={y.tolist()}, yaw={yaw.tolist()}")
         shape = (n, IMAGE_HEIGHT, IMAGE_WIDTH) + ((rig.channels,) if rig.channels > 1 else ())
         if out is None:
             out = np.empty(shape, dtype=np.uint8)

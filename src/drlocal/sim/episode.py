@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from shapely.geometry import Point
 
+from drlocal.errors import InvalidActionError, NonFiniteStateError
 from drlocal.sim import car as carmod
 from drlocal.sim.car import STEP_SECONDS, CarParams, CarState
 from drlocal.sim.params import ParamsBatch, compute_geometry
@@ -222,6 +223,7 @@ class World:
         speed = np.broadcast_to(np.asarray(speed, dtype=np.float64), (self.n,))
         steer = np.broadcast_to(np.asarray(steering_angle, dtype=np.float64), (self.n,))
         act = np.ones(self.n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        self._check_finite(act, speed, steer)
         self.steps[act] += 1.0
         geo = self.geometry()
         paused = act & (self.pause_left > 0.0)
@@ -231,7 +233,7 @@ class World:
 
         xy = np.stack([self.car.x, self.car.y], axis=-1)
         last_xy = self.prev_xy.copy()
-        moved = np.linalg.norm(xy - self.prev_xy, axis=1)
+        moved = np.hypot(xy[:, 0] - self.prev_xy[:, 0], xy[:, 1] - self.prev_xy[:, 1])  # no overflow far away
         immobile = np.where(run & (moved <= opts.immobilized_dist), self.immobile_count + 1, 0)
         falling = np.where(run & (geo.progress < self.prev_progress), self.reverse_count + 1, 0)
         self.immobile_count = np.where(act, immobile, self.immobile_count)
@@ -287,6 +289,7 @@ class World:
         drive = run & ~done & ~pause_now
         if drive.any():
             moved_state = carmod.step(self.car, speed, steer, self.car_params, self.dt)
+            self._check_state(drive, moved_state, speed, steer)
             for name in vars(self.car):
                 cur, new = getattr(self.car, name), getattr(moved_state, name)
                 if isinstance(cur, np.ndarray) and cur.shape[:1] == (self.n,):
@@ -294,6 +297,37 @@ class World:
         self.sim_time[act] += self.dt
         self.needs_advance |= done & self.options.training
         return result
+
+    def _check_finite(self, act: np.ndarray, speed: np.ndarray, steer: np.ndarray) -> None:
+        """NaN/inf commands are refused (finite ones are clipped as the simapp clips), a NaN pose is reported."""
+        bad = act & ~(np.isfinite(speed) & np.isfinite(steer))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidActionError(
+                f"car {i}: commanded speed {float(speed[i])} m/s, steering {float(steer[i])}°: NaN/inf cannot be "
+                "driven.",
+                hint="command finite values; DeepRacer clips speed to [0.1, 4] m/s and steering to ±30°.")
+        self._check_state(act, self.car)
+
+    def _check_state(self, mask: np.ndarray, state: CarState, speed: np.ndarray | None = None,
+                     steer: np.ndarray | None = None) -> None:
+        """Stop with one message when a car's state is NaN/inf, rather than compute rewards and train on it."""
+        ok = (np.isfinite(state.x) & np.isfinite(state.y) & np.isfinite(state.yaw) & np.isfinite(state.speed)
+              & np.isfinite(state.steer))
+        bad = mask & ~ok
+        if not bad.any():
+            return
+        i = int(np.flatnonzero(bad)[0])
+        f = lambda a: repr(float(a[i]))  # noqa: E731
+        how = "" if speed is None or steer is None else (
+            f" after a step from x={f(self.car.x)}, y={f(self.car.y)}, yaw={f(self.car.yaw)} rad with "
+            f"commanded speed {f(speed)} m/s and steering {f(steer)}°")
+        raise NonFiniteStateError(
+            f"car {i} (episode {int(self.episode[i])}, step {int(self.steps[i])}) on {self.track.name}: the car's "
+            f"state is not finite (x={f(state.x)}, y={f(state.y)}, yaw={f(state.yaw)}, speed={f(state.speed)}, "
+            f"steer={f(state.steer)}){how}; stopping rather than computing rewards and training on NaN.",
+            hint="a pose was set outside any track (|x|, |y| beyond ~1e150 m) or the simulator has a bug: "
+            "please report it with the values above.")
 
     def _replace_after_reset(self, mask: np.ndarray, prev_progress: np.ndarray, last_xy: np.ndarray) -> None:
         """Re-place cars after an off-track/reversed/immobilized reset (simapp `_get_car_reset_model_state`):

@@ -8,6 +8,7 @@ Hand-written because it is DeepRacer-specific (simapp `agent_ctrl/utils.py::set_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +117,11 @@ def _waypoint_list(lines: TrackLines) -> list[tuple[float, float]]:
     return list(cached)
 
 
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise distance of point arrays (N, 2); hypot does not overflow for poses far off the map."""
+    return np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1])
+
+
 def compute_geometry(
     track: Track,
     reverse: np.ndarray | bool,
@@ -154,15 +160,15 @@ def compute_geometry(
         near_c = lines.interpolate(nd, normalized=True)
         near_in = lines.nearest_on("inner", near_c)
         near_out = lines.nearest_on("outer", near_c)
-        d_in = np.linalg.norm(f - near_in, axis=1)
-        d_out = np.linalg.norm(f - near_out, axis=1)
+        d_in = _dist(f, near_in)
+        d_out = _dist(f, near_out)
         c = lines.center
-        d_prev = np.linalg.norm(f - c[p_i], axis=1)
-        d_next = np.linalg.norm(f - c[n_i], axis=1)
+        d_prev = _dist(f, c[p_i])
+        d_next = _dist(f, c[n_i])
         ndist[sel], prev_i[sel], next_i[sel] = nd, p_i, n_i
-        dist_c[sel] = np.linalg.norm(f - near_c, axis=1)
+        dist_c[sel] = _dist(f, near_c)
         left[sel] = (d_in < d_out) ^ (not lines.is_ccw)
-        width[sel] = np.linalg.norm(near_in - near_out, axis=1)
+        width[sel] = _dist(near_in, near_out)
         closest[sel] = np.where(d_next < d_prev, n_i, p_i)
     progress = compute_progress(ndist, start_ndist, prev_progress)
 
@@ -197,7 +203,7 @@ def reward_params(
     steering_angle: float = 0.0,
     steps: float = 2.0,
     start_ndist: float = 0.0,
-    prev_progress: float = 0.0,
+    prev_progress: float | None = None,
     reverse: bool = False,
 ) -> dict:
     """The reward function's `params` for one car, exactly as the DeepRacer simulator builds them.
@@ -209,7 +215,8 @@ def reward_params(
         speed, steering_angle: the commanded action [m/s], [deg] (reported as given, not clipped).
         steps: episode step counter; the first reward-function call of an episode sees 2.0.
         start_ndist: normalised start position of the episode on the centre line [0, 1).
-        prev_progress: previous step's progress [%] (for the lap-line wrap rule).
+        prev_progress: previous step's progress [%] for the lap-line wrap rule (±50 %); None (default): no
+            previous step, so the pose's own progress in (0, 100] without the wrap rule.
         reverse: drive the track in the reversed direction (`is_reversed`).
 
     Example:
@@ -219,12 +226,23 @@ def reward_params(
         >>> round(p["progress"], 2), p["closest_waypoints"]
         (0.79, [0, 1])
     """
+    numbers = {"x": x, "y": y, "heading": heading, "speed": speed, "steering_angle": steering_angle, "steps": steps,
+               "start_ndist": start_ndist, "prev_progress": 0.0 if prev_progress is None else prev_progress}
+    for name, value in numbers.items():
+        try:
+            ok = math.isfinite(value)
+        except TypeError:
+            ok = False
+        if not ok or isinstance(value, bool):
+            raise ValueError(f"reward_params: {name}={value!r} is not a finite number.")
     if isinstance(track, str):
         from drlocal.tracks import load_track
 
         track = load_track(track)
+    # NaN as the previous progress makes both wrap comparisons false: the pose's own progress
+    prev = math.nan if prev_progress is None else float(prev_progress)
     batch = compute_geometry(
-        track, reverse, np.array([x]), np.array([y]), np.radians([heading]),
-        np.array([start_ndist]), np.array([prev_progress]),
+        track, reverse, np.array([float(x)]), np.array([float(y)]), np.radians([float(heading)]),
+        np.array([float(start_ndist) % 1.0]), np.array([prev]),
     )
     return batch.params_dict(0, speed=speed, steering_angle=steering_angle, steps=steps)

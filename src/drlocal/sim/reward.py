@@ -4,19 +4,46 @@ A DeepRacer reward function is a Python file defining `reward_function(params) -
 The simapp casts the return to float and kills the job on NaN/inf or a value outside
 [-1e5, 1e5] (contract §2). drlocal does the same checks but stops with one readable message
 naming the file, the line and the params that triggered the problem instead of a traceback.
+
+Time limit. DeepRacer calls the reward function inside its 15 Hz control loop, so a call that
+hangs (an endless loop) or crawls stalls the whole job. drlocal gives every call a limit,
+`DRLOCAL_REWARD_TIMEOUT_S` seconds (default 1 s; `0` turns it off, `load_reward_function(...,
+timeout_s=...)` sets it per function) and stops with one `RewardTimeoutError` naming the file, the
+line the call was stopped at, the params and the limit. In the main thread on Unix the call is
+interrupted by a SIGALRM timer (`setitimer`, ~2 µs per call); the previous SIGALRM handler and
+timer are restored after every call. Elsewhere (another thread, Windows) a call cannot be
+interrupted: its duration is checked when it returns.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drlocal.errors import DrlocalError
+from drlocal.errors import DrlocalError, read_user_text
 
 REWARD_LIMIT = 1e5  # simapp bound on |reward|
+#: Per-call time limit of the reward function [s] unless DRLOCAL_REWARD_TIMEOUT_S says otherwise.
+DEFAULT_REWARD_TIMEOUT_S = 1.0
+TIMEOUT_ENV = "DRLOCAL_REWARD_TIMEOUT_S"
+#: Mean call time above which the reward function alone slows training down [s]: 5 ms caps the
+#: simulator at 200 steps/s per core, what drlocal's learner takes in on a laptop GPU (45 steps/s on 2 CPU cores).
+SLOW_REWARD_S = 0.005
+_SLOW_CHECK_EVERY = 256  # calls between two looks at the mean call time
+
+try:  # the C module: `signal.signal` wraps handlers in enums, which costs ~3 µs per call
+    import _signal as _sig
+except ImportError:  # pragma: no cover - other Python implementations
+    import signal as _sig
+_CAN_ALARM = hasattr(_sig, "setitimer") and hasattr(_sig, "SIGALRM")  # not on Windows
+_MAIN_THREAD = threading.main_thread().ident
 
 #: The reward used when none is given: the classic "follow the centre line" reward.
 DEFAULT_REWARD_SOURCE = '''\
@@ -66,6 +93,70 @@ class RewardFunctionError(DrlocalError):
     """The user's reward function could not be loaded, raised, or returned an invalid value."""
 
 
+class RewardTimeoutError(RewardFunctionError):
+    """A call of the user's reward function ran past the per-call time limit."""
+
+
+class _Alarm(BaseException):
+    """Raised inside the reward function by the SIGALRM handler (BaseException, so that the user's
+    `except Exception:` does not swallow it)."""
+
+
+class _AlarmState:
+    """Which call the SIGALRM handler interrupts: one per process (signals are process-wide)."""
+
+    armed = False
+    fired = 0  # alarms during this call
+    tracing = False  # raising at every line (a function that swallowed the first alarm)
+    prev_trace: Any = None
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if not _AlarmState.armed:
+        return
+    _AlarmState.fired += 1
+    if _AlarmState.fired > 1 and not _AlarmState.tracing:
+        # the function caught the first alarm (a bare `except:` in a loop): from now on raise at every line it runs,
+        # so that the alarm also leaves its except clauses. Only frames above our own call get the line tracer.
+        _AlarmState.tracing = True
+        _AlarmState.prev_trace = sys.gettrace()
+        sys.settrace(_raise_on_call)
+        f = frame
+        while f is not None and f.f_code is not _CALL_CODE:
+            f.f_trace = _raise_on_line
+            f = f.f_back
+    raise _Alarm
+
+
+def _raise_on_line(frame: Any, event: str, arg: Any) -> Any:
+    if _AlarmState.armed and event in ("line", "call", "return"):
+        raise _Alarm
+    return _raise_on_line
+
+
+def _raise_on_call(frame: Any, event: str, arg: Any) -> Any:
+    if _AlarmState.armed:
+        raise _Alarm
+    return None
+
+
+def timeout_from_env(environ: dict[str, str] | None = None) -> float | None:
+    """The per-call limit from DRLOCAL_REWARD_TIMEOUT_S [s] (default 1 s); None when it is 0 / off."""
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_REWARD_TIMEOUT_S
+    if raw.lower() in ("0", "off", "none", "no", "false"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise DrlocalError(f"{TIMEOUT_ENV}={raw!r} is not a time limit in seconds.",
+                           hint=f"set a number of seconds per reward call, e.g. {TIMEOUT_ENV}=2, or 0 for no limit.")
+    return value or None
+
+
 def _summarise_params(params: dict[str, Any]) -> str:
     keys = ("x", "y", "heading", "progress", "steps", "speed", "steering_angle",
             "distance_from_center", "track_width", "all_wheels_on_track", "is_offtrack",
@@ -79,17 +170,61 @@ def _summarise_params(params: dict[str, Any]) -> str:
 
 
 class RewardFunction:
-    """A loaded reward function: call it with a params dict, get a validated float back."""
+    """A loaded reward function: call it with a params dict, get a validated float back.
 
-    def __init__(self, fn: Callable[[dict], Any], origin: str, source_path: str | None = None) -> None:
+    `timeout_s` is the per-call time limit (None: no limit); see the module docstring. `calls` and
+    `seconds` count the calls and their total duration; `on_warning` (a callable taking a message)
+    is told once, as soon as it shows, when the mean call is slower than SLOW_REWARD_S.
+    """
+
+    def __init__(self, fn: Callable[[dict], Any], origin: str, source_path: str | None = None,
+                 timeout_s: float | None = DEFAULT_REWARD_TIMEOUT_S) -> None:
         self.fn = fn
         self.origin = origin  # shown in messages, e.g. the file path
         self._source_path = source_path
+        if timeout_s is not None and not (timeout_s > 0 and math.isfinite(timeout_s)):
+            timeout_s = None
+        self.timeout_s = timeout_s
+        self.calls = 0
+        self.seconds = 0.0
+        self.on_warning: Callable[[str], None] | None = None
+        self.warned = False  # the slow-call warning was given
+
+    @property
+    def mean_call_s(self) -> float:
+        """Mean duration of one call so far [s] (0 before the first call)."""
+        return self.seconds / self.calls if self.calls else 0.0
+
+    def slow_warning(self) -> str | None:
+        """A warning when the mean call time alone would cap the simulator below the learner's speed."""
+        mean = self.mean_call_s
+        if self.calls < 16 or mean <= SLOW_REWARD_S:
+            return None
+        return (f"{self.origin}: reward_function takes {mean * 1e3:.1f} ms per call on average, which alone caps "
+                f"the simulator at {1.0 / mean:.0f} steps/s, below what drlocal's learner takes in "
+                f"({1.0 / SLOW_REWARD_S:.0f}+ steps/s); keep it under {SLOW_REWARD_S * 1e3:g} ms "
+                "(precompute what does not depend on params at import time).")
 
     def __call__(self, params: dict[str, Any]) -> float:
-        try:
-            value = self.fn(params)
-        except Exception as exc:
+        limit = self.timeout_s
+        # SIGALRM handlers run in the main thread only, and Windows has no setitimer: elsewhere a call cannot be
+        # interrupted, so a hung one hangs, and a slow one is reported when it returns (the elapsed check below).
+        alarm = limit is not None and _CAN_ALARM and threading.get_ident() == _MAIN_THREAD
+        t0 = time.perf_counter()
+        if alarm:
+            value, exc = self._call_with_alarm(params, limit, t0)  # type: ignore[arg-type]
+        else:
+            exc = None
+            try:
+                value = self.fn(params)
+            except Exception as e:
+                value, exc = None, e
+        elapsed = time.perf_counter() - t0
+        self.calls += 1
+        self.seconds += elapsed
+        if exc is not None:
+            if isinstance(exc, _Alarm):
+                raise self._timeout_error(params, elapsed, exc) from None
             line = self._user_line(exc)
             where = f"{self.origin}, line {line}" if line else self.origin
             raise RewardFunctionError(
@@ -97,7 +232,69 @@ class RewardFunction:
                 f"  params: {_summarise_params(params)}",
                 hint="fix the reward function; `drlocal reward test FILE` checks it over the whole track.",
             ) from None
+        if limit is not None and elapsed > limit:  # without an alarm (not the main thread / Windows), or swallowed
+            raise self._timeout_error(params, elapsed, None)
+        n = self.calls
+        if self.on_warning is not None and not self.warned and (n % _SLOW_CHECK_EVERY == 0 or not n & (n - 1)):
+            self.check_slow()  # at calls 16, 32, …, 256, then every 256
         return self._validate(value, params)
+
+    def check_slow(self) -> str | None:
+        """`slow_warning()`, given to `on_warning` the first time it is not None."""
+        message = self.slow_warning()
+        if message and not self.warned:
+            self.warned = True
+            if self.on_warning is not None:
+                self.on_warning(message)
+        return message
+
+    def _call_with_alarm(self, params: dict[str, Any], limit: float, t0: float) -> tuple[Any, BaseException | None]:
+        """Call with a SIGALRM timer that raises `_Alarm` inside the function after `limit` s, and again every
+        `limit` s should it catch it; restore the previous handler and timer (their remaining time) afterwards."""
+        value: Any = None
+        exc: BaseException | None = None
+        prev_timer = (0.0, 0.0)
+        prev_handler = _sig.signal(_sig.SIGALRM, _on_alarm)
+        try:
+            prev_timer = _sig.setitimer(_sig.ITIMER_REAL, limit, limit)
+            _AlarmState.fired = 0
+            _AlarmState.armed = True
+            try:
+                try:
+                    value = self.fn(params)
+                except (Exception, _Alarm) as e:
+                    exc = e
+                finally:
+                    _AlarmState.armed = False
+            except _Alarm as e:  # the alarm went off between the return and disarming: the call took the limit
+                exc = e
+        finally:  # also on KeyboardInterrupt: never leave our timer, handler or tracer behind
+            _AlarmState.armed = False
+            if _AlarmState.tracing:
+                sys.settrace(_AlarmState.prev_trace)
+                _AlarmState.tracing, _AlarmState.prev_trace = False, None
+            _sig.setitimer(_sig.ITIMER_REAL, 0.0)
+            _sig.signal(_sig.SIGALRM, prev_handler)
+            if prev_timer[0] > 0.0:  # someone else's timer was running: give it the time it had left
+                left = prev_timer[0] - (time.perf_counter() - t0)
+                _sig.setitimer(_sig.ITIMER_REAL, max(left, 1e-6), prev_timer[1])
+        if _AlarmState.fired and exc is None:  # the function caught the alarm and returned anyway
+            exc = _Alarm()
+        _AlarmState.fired = 0
+        return value, exc
+
+    def _timeout_error(self, params: dict[str, Any], elapsed: float, exc: BaseException | None) -> RewardTimeoutError:
+        line = self._user_line(exc) if exc is not None else None
+        where = f"{self.origin}, line {line}" if line else self.origin
+        if exc is not None and exc.__traceback__ is not None:  # interrupted (at `line`)
+            what = f"did not return within the limit of {self.timeout_s:g} s per call and was stopped"
+        else:
+            what = f"took {elapsed:.3g} s, over the limit of {self.timeout_s:g} s per call"
+        return RewardTimeoutError(
+            f"{where}: reward_function {what}.\n  params: {_summarise_params(params)}",
+            hint=f"DeepRacer calls it 15 times a second for every car: look for an endless loop or slow code there. "
+            f"If slow calls are intended, raise the limit with {TIMEOUT_ENV}=<seconds> (0 turns it off).",
+        )
 
     def _validate(self, value: Any, params: dict[str, Any]) -> float:
         try:
@@ -126,28 +323,37 @@ class RewardFunction:
         return line
 
 
-def load_reward_function(source: str | Path | Callable[[dict], Any] | None = None) -> RewardFunction:
+_CALL_CODE = RewardFunction._call_with_alarm.__code__  # where the alarm's line tracer stops going up the stack
+
+
+def load_reward_function(
+    source: str | Path | Callable[[dict], Any] | None = None, *, timeout_s: float | None = None,
+) -> RewardFunction:
     """Load `reward_function` from a `.py` file (or wrap a callable; None gives the centre-line default).
+
+    `timeout_s` is the time limit per call [s]: None takes DRLOCAL_REWARD_TIMEOUT_S (default 1 s),
+    0 turns the limit off. A call over the limit raises RewardTimeoutError.
 
     Raises:
         RewardFunctionError: the file is missing, has a syntax error, fails on import, or
             defines no callable `reward_function`; the message names the file and line.
     """
+    limit = timeout_from_env() if timeout_s is None else (timeout_s or None)
     if source is None:
-        return _from_source(DEFAULT_REWARD_SOURCE, "<default centre-line reward>")
+        return _from_source(DEFAULT_REWARD_SOURCE, "<default centre-line reward>", limit)
     if callable(source):
         name = getattr(source, "__qualname__", repr(source))
-        return RewardFunction(source, f"reward function {name}")
+        return RewardFunction(source, f"reward function {name}", timeout_s=limit)
     path = Path(source)
     if not path.is_file():
         raise RewardFunctionError(
             f"{path}: reward function file not found.",
             hint="pass the path of a .py file that defines reward_function(params).",
         )
-    return _from_source(path.read_text(encoding="utf-8"), str(path))
+    return _from_source(read_user_text(path, "the reward function"), str(path), limit)
 
 
-def _from_source(text: str, filename: str) -> RewardFunction:
+def _from_source(text: str, filename: str, timeout_s: float | None = DEFAULT_REWARD_TIMEOUT_S) -> RewardFunction:
     try:
         code = compile(text, filename, "exec")
     except SyntaxError as exc:
@@ -177,4 +383,4 @@ def _from_source(text: str, filename: str) -> RewardFunction:
             + (f" (found: {', '.join(found)})." if found else "."),
             hint="DeepRacer calls `def reward_function(params): ... return float(reward)`.",
         )
-    return RewardFunction(fn, filename, source_path=filename)
+    return RewardFunction(fn, filename, source_path=filename, timeout_s=timeout_s)

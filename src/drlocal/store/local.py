@@ -28,6 +28,8 @@ and deletes every form of the others, `model_<N>.pb` included.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -37,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from drlocal.errors import DrlocalError
 
 NUM_MODELS_TO_KEEP = 4
 _CKPT = re.compile(r"^(\d+)_Step-(\d+)\.ckpt$")
@@ -48,18 +52,74 @@ CHECKPOINT_FORMS = ("drlocal", "tensorflow", "frozen-graph")
 TF_CHECKPOINT_SUFFIXES = (".index", ".data-00000-of-00001", ".meta")
 
 
+class StoreWriteError(DrlocalError, OSError):
+    """A file could not be written (disk full, read-only folder, no permission); the previous file is intact.
+
+    Also an OSError (with `errno` and `filename`), for callers that handle those."""
+
+    __str__ = DrlocalError.__str__
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "free space on that disk (or move the run to a larger one)",
+    errno.EDQUOT: "free space within your disk quota (or move the run to another disk)",
+    errno.EROFS: "the folder is on a read-only file system: remount it read-write or move the run to a writable disk",
+    errno.EACCES: "the folder is not writable by this user: fix its permissions (chmod / chown) or move the run",
+    errno.EPERM: "the folder is not writable by this user: fix its permissions (chmod / chown) or move the run",
+}
+
+
+def write_error(path: Path, exc: OSError, size: int | None = None, existed: bool = True,
+                kept: str | None = None) -> StoreWriteError:
+    """The one message for a failed write of `path`: what failed, where, what was kept (`kept` says it for files
+    that are not written atomically), and the fix."""
+    code = exc.errno or 0
+    reason = exc.strerror or str(exc)
+    name = errno.errorcode.get(code, "")
+    what = f"{size / 1e6:.2f} MB" if size is not None and size >= 1e5 else (f"{size} bytes" if size is not None else "")
+    if kept is None:
+        kept = (f"the previous {path.name} is unchanged" if existed else f"{path.name} was not created") + \
+            " and no partial file is left"
+    err = StoreWriteError(
+        f"could not write {path}" + (f" ({what})" if what else "") + f": {reason}" + (f" [{name}]" if name else "")
+        + f"; {kept}.",
+        hint=_WRITE_HINTS.get(code, "check the disk and the folder's permissions") + ", then run the command again.",
+    )
+    err.errno, err.strerror, err.filename = exc.errno, exc.strerror, str(path)
+    return err
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder + fsync + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write via a temporary file in the same folder + fsync + rename: readers see the old file or the new one.
+
+    Raises StoreWriteError (a DrlocalError and an OSError) when the disk is full, the folder read-only or not
+    writable; the previous file is then intact and the temporary file removed."""
+    path = Path(path)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; MinIO/DRfC containers and other users read these
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, StoreWriteError):
+            raise write_error(path, exc, len(data), path.exists()) from None
         raise
 
 

@@ -7,12 +7,14 @@ rewritten atomically after every episode, with `version: 2.0` and `best_model_me
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from drlocal.sim.episode import STATUS_LABELS
-from drlocal.store.local import atomic_write_json
+from drlocal.store.local import StoreWriteError, atomic_write_json, write_error
 
 SIMTRACE_COLUMNS = (
     "episode", "steps", "X", "Y", "yaw", "steer", "throttle", "action", "reward", "done",
@@ -26,23 +28,48 @@ def _cell(v: Any) -> str:
     return f'"{s}"' if "," in s else s
 
 
+def format_row(row: dict[str, Any]) -> str:
+    """One simtrace CSV line (with its newline) in the column order."""
+    return ",".join(_cell(row[c]) for c in SIMTRACE_COLUMNS) + "\n"
+
+
 class SimtraceWriter:
     """Appends rows to `<K>-iteration.csv`; the header is written when the file is created."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = path.open("w", encoding="utf-8", newline="")
-        self._f.write(",".join(SIMTRACE_COLUMNS) + "\n")
+        with self._writing():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = path.open("w", encoding="utf-8", newline="")
+            self._f.write(",".join(SIMTRACE_COLUMNS) + "\n")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A full disk or read-only folder: one StoreWriteError naming the file (the CSV is appended, not atomic)."""
+        try:
+            yield
+        except StoreWriteError:
+            raise
+        except OSError as exc:
+            raise write_error(self.path, exc, kept=f"{self.path.name} is incomplete (it is written again when "
+                              "the iteration runs again)") from None
 
     def write(self, row: dict[str, Any]) -> None:
-        self._f.write(",".join(_cell(row[c]) for c in SIMTRACE_COLUMNS) + "\n")
+        with self._writing():
+            self._f.write(format_row(row))
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Rows already formatted by `format_row`."""
+        with self._writing():
+            self._f.writelines(lines)
 
     def flush(self) -> None:
-        self._f.flush()
+        with self._writing():
+            self._f.flush()
 
     def close(self) -> None:
-        self._f.close()
+        with self._writing():
+            self._f.close()
 
 
 def simtrace_row(
