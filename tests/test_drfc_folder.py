@@ -239,3 +239,17 @@ def test_commands_against_a_running_minio(s3_server, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     got = {o["Key"] for o in c.list_objects_v2(Bucket=bucket, Prefix="back-again/")["Contents"]}
     assert "back-again/model/3_Step-1234.ckpt.index" in got
+
+
+def test_relative_folder_refuses_an_existing_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`drlocal train --dir run` (a relative folder) twice: the second is DRfC's refusal, not a crash."""
+    from drlocal.config.workdir import init_workdir
+
+    init_workdir(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    Trainer(load_job(Path("run"), environ={}), max_iterations=0).train()
+    job = load_job(Path("run"), environ={})
+    assert "rl-deepracer-sagemaker/model/0_Step-0.ckpt.pt" in job.store.prefix_objects("rl-deepracer-sagemaker")
+    with pytest.raises(DrlocalError, match="exists"):
+        Trainer(job, max_iterations=0)
+    Trainer(load_job(Path("run"), environ={}), max_iterations=0, wipe=True).train()

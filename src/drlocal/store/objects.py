@@ -100,9 +100,10 @@ class LocalBucket:
         else:
             return []
         out = []
+        root = self.root.resolve()  # `base` is resolved (absolute) whatever the folder was given as
         for p in sorted(files):
             st = p.stat()
-            out.append(ObjectInfo(p.relative_to(self.root).as_posix(), st.st_size, f"{st.st_mtime_ns}-{st.st_size}"))
+            out.append(ObjectInfo(p.relative_to(root).as_posix(), st.st_size, f"{st.st_mtime_ns}-{st.st_size}"))
         return out
 
     def delete(self, keys: Iterable[str]) -> None:
