@@ -90,6 +90,28 @@ def test_render_writes_camera_view(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "outside the lap" in bad.stderr
 
 
+def test_render_and_reward_test_with_objects(tmp_path: Path) -> None:
+    r = drlocal("render", "--race-type", "OBJECT_AVOIDANCE", "--objects", "3", "--at", "0.0", "--out", "oa.png",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert png_size(tmp_path / "oa.png")[0] > 600
+    avoid = tmp_path / "avoid.py"
+    avoid.write_text("def reward_function(params):\n    if params['is_crashed']:\n        return 0.001\n"
+                     "    nxt = params['closest_objects'][1]\n"
+                     "    same = params['objects_left_of_center'][nxt] == params['is_left_of_center']\n"
+                     "    return 0.5 if same else 1.0\n")
+    r = drlocal("reward", "test", str(avoid), "--race-type", "object_avoidance", "--out", "heat.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = {ln.split("│")[1].strip(): ln for ln in r.stdout.splitlines() if ln.count("│") >= 5}
+    assert {"object ahead, same lane", "object ahead, other lane", "touching an object"} <= set(rows)
+    mean = {k: float(v.split("│")[4]) for k, v in rows.items()}
+    assert mean["touching an object"] == pytest.approx(0.001, abs=1e-4)  # every touching pose is a crash
+    # (with DRfC's 6 boxes on alternating lanes a few of these poses also have another box just ahead)
+    assert mean["object ahead, same lane"] < 0.6 and mean["object ahead, other lane"] > 0.8
+    bad = drlocal("render", "--race-type", "DRAG_RACE", cwd=tmp_path)
+    assert bad.returncode == 1 and "unknown --race-type" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_init_then_invalid_setting_is_reported(tmp_path: Path) -> None:
     assert drlocal("init", "job", cwd=tmp_path).returncode == 0
     with (tmp_path / "job" / "run.env").open("a") as f:

@@ -219,24 +219,37 @@ def test_results_changing_settings_warn_loudly_infrastructure_in_one_line(tmp_pa
     job = load_job(tmp_path, environ=env)
     ignored = [w for w in job.warnings if w.startswith("ignored (infrastructure")]
     assert ignored == ["ignored (infrastructure that drlocal does not need): DR_DOCKER_STYLE, DR_GUI_ENABLE"]
-    loud = {w.split("=")[0]: w for w in job.warnings if not w.startswith("ignored")}
+    other_race = [w for w in job.warnings if " only appl" in w]
+    assert other_race == ["DR_OA_NUMBER_OF_OBSTACLES (run.env:69) only applies to OBJECT_AVOIDANCE races; ignored "
+                          "with DR_RACE_TYPE=TIME_TRIAL"]
+    loud = {w.split("=")[0]: w for w in job.warnings if not w.startswith("ignored") and w not in other_race}
     assert set(loud) == {"DR_ENABLE_DOMAIN_RANDOMIZATION", "DR_TRAIN_MULTI_CONFIG", "DR_EVAL_SAVE_MP4", "DR_WORKERS",
-                         "DR_EVAL_RESET_BEHIND_DIST", "DR_SAGEMAKER_CUDA_DEVICES"}
+                         "DR_SAGEMAKER_CUDA_DEVICES"}  # DR_EVAL_RESET_BEHIND_DIST is honoured (obstacle resets)
+    assert job.run.eval_reset_behind_dist == 2.0 and job.run.origins["DR_EVAL_RESET_BEHIND_DIST"] == "run.env:68"
+    assert job.run.oa_number_of_obstacles == 6  # a setting of another race type keeps its default
+    assert job.run.origins["DR_OA_NUMBER_OF_OBSTACLES"] == "run.env:69 (ignored: DR_RACE_TYPE=TIME_TRIAL)"
     assert "parallel cars in one process" in loud["DR_WORKERS"] and "does not change the result" in loud["DR_WORKERS"]
     assert "CUDA_VISIBLE_DEVICES" in loud["DR_SAGEMAKER_CUDA_DEVICES"]
     assert "run.env:" in loud["DR_EVAL_SAVE_MP4"]
     assert job.run.workers == 3 and job.run.eval_save_mp4 is True
 
 
-def test_other_race_types_are_rejected_with_their_settings(tmp_path: Path) -> None:
+def test_other_race_types_are_accepted_and_an_invalid_one_names_the_ignored_settings(tmp_path: Path) -> None:
     init_workdir(tmp_path)
     with (tmp_path / "run.env").open("a") as f:
-        f.write("DR_RACE_TYPE=OBJECT_AVOIDANCE\n")
+        f.write("DR_RACE_TYPE=object_avoidance\n")
+    job = load_job(tmp_path, environ={})
+    assert job.run.race_type == "OBJECT_AVOIDANCE" and job.run.race_options(training=True).n_obstacles == 6
+    assert not [w for w in job.warnings if "only appl" in w]  # DRfC's template values: nothing to say
+    with (tmp_path / "run.env").open("a") as f:
+        f.write("DR_RACE_TYPE=F1\nDR_H2B_BOT_CAR_SPEED=0.5\n")
     with pytest.raises(DrlocalError) as err:
         load_job(tmp_path, environ={})
     msg = str(err.value)
-    assert "DR_RACE_TYPE='OBJECT_AVOIDANCE': drlocal trains and evaluates TIME_TRIAL races only" in msg
-    assert "DR_OA_NUMBER_OF_OBSTACLES" in msg and "DR_H2B_BOT_CAR_SPEED" in msg
+    assert "run.env:65: DR_RACE_TYPE='F1': Input should be 'TIME_TRIAL', 'OBJECT_AVOIDANCE', 'HEAD_TO_BOT' or " \
+           "'HEAD_TO_MODEL'" in msg
+    assert "DR_H2B_BOT_CAR_SPEED (run.env:66) only applies to HEAD_TO_BOT races" in msg
+    assert "DR_OA_NUMBER_OF_OBSTACLES" not in msg  # left at the template value
 
 
 def test_legacy_names_and_penalties(tmp_path: Path) -> None:

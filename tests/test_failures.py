@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from drlocal import DrlocalError, load_reward_function, load_track, reward_params
 from drlocal.config.workdir import load_job
@@ -104,6 +105,24 @@ def test_a_hung_reward_stops_with_one_message(tmp_path: Path, params: dict) -> N
     assert TIMEOUT_ENV in text and "endless loop" in text
     assert isinstance(info.value, RewardFunctionError) and isinstance(info.value, DrlocalError)
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_endless_loop_at_the_top_level_stops_the_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drlocal.sim import reward as reward_module
+
+    monkeypatch.setattr(reward_module, "LOAD_TIMEOUT_S", 0.3)
+    path = write(tmp_path / "reward_function.py", "import math\nn = 0\nwhile True:\n    n += 1\n\n"
+                 "def reward_function(params):\n    return 1.0\n")
+    t0 = time.perf_counter()
+    with pytest.raises(RewardTimeoutError) as info:
+        load_reward_function(path, timeout_s=1.0)
+    assert time.perf_counter() - t0 < 2.0
+    text = str(info.value)
+    assert text.startswith(f"{path}, line ") and "loading the reward function did not finish within 0.3 s" in text
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    # a file whose top level is quick loads as before, and so does a slow top level with the limits off
+    assert load_reward_function(write(tmp_path / "ok.py", "def reward_function(params):\n    return 2.0\n"),
+                                timeout_s=1.0)({}) == 2.0
 
 
 def test_a_reward_that_catches_the_interrupt_is_stopped_anyway(tmp_path: Path, params: dict) -> None:
@@ -266,6 +285,31 @@ def test_a_reward_failing_mid_run_keeps_the_last_checkpoint_and_resume_continues
     assert [c.number for c in store.checkpoints()] == [0, 1, 2]
     metrics = json.loads((store.metrics_dir / "TrainingMetrics.json").read_text())["metrics"]
     assert [m["episode"] for m in metrics if m["phase"] == "training"] == list(range(1, 7))
+
+
+def test_a_diverged_update_never_writes_a_nan_checkpoint(tmp_path: Path) -> None:
+    root = small_job(tmp_path)
+    store = ModelStore(root / "data" / "bucket" / "rl-deepracer-sagemaker")
+    trainer = Trainer(load_job(root, environ={}), max_iterations=3, seed=1)
+    real_update = trainer.learner.update
+    calls: list[int] = []
+
+    def diverging(*args: object, **kw: object) -> object:
+        out = real_update(*args, **kw)
+        calls.append(1)
+        if len(calls) == 2:  # the second update blows up
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+        return out
+
+    trainer.learner.update = diverging  # type: ignore[method-assign]
+    with pytest.raises(NonFiniteStateError) as info:
+        trainer.train()
+    text = " ".join(str(info.value).split())
+    assert "weights became NaN/inf" in text and "checkpoint 2_Step-" in text and "was not written" in text
+    last = store.load_checkpoint("last")
+    assert last["name"].startswith("1_Step-")
+    assert all(bool(torch.isfinite(t).all()) for t in last["model"].values() if t.is_floating_point())
 
 
 def test_evaluation_stops_on_a_hung_reward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from drlocal.config.workdir import init_workdir, load_job
 from drlocal.env.vector_env import DeepRacerVectorEnv
 from drlocal.errors import DrlocalError, InvalidActionError
+from drlocal.export.droa import race_type_params
 from drlocal.sim.params import reward_params
 from drlocal.tracks import load_track
 
@@ -199,6 +200,14 @@ def assert_valid_or_one_error(root: Path) -> None:
     assert run.model_prefix.strip() and ".." not in run.model_prefix.split("/") and run.bucket.strip()
     assert math.isfinite(run.round_robin_advance_dist) and math.isfinite(run.start_position_offset)
     assert math.isfinite(run.eval_off_track_penalty) and math.isfinite(run.eval_collision_penalty)
+    # the race-type settings map onto the simulator's options and the params yaml without another exception
+    opts = run.race_options(training=run.race_type != "HEAD_TO_MODEL")
+    assert 0 <= opts.n_obstacles <= 100 and 0 <= opts.n_bots <= 100 and opts.bot_car_speed > 0
+    assert _finite_numbers([opts.min_distance_between_obstacles, opts.min_distance_between_bot_cars,
+                            opts.penalty_seconds, opts.reset_behind_dist, opts.upper_lane_change_time])
+    params = race_type_params(run, evaluation=True)
+    assert all(isinstance(v, str | list) for v in params.values())
+    assert (run.opponent is not None) == (run.race_type == "HEAD_TO_MODEL")
     try:
         load_track(run.world_name)  # an unknown world name is the one-message error of the command that reads it
     except DrlocalError:
@@ -210,6 +219,18 @@ def assert_valid_or_one_error(root: Path) -> None:
 def test_fuzzed_run_env(template: Path, folder: Path, data: st.DataObject) -> None:
     _reset(template, folder)
     (folder / "run.env").write_bytes(data.draw(env_file((template / "run.env").read_text())))
+    assert_valid_or_one_error(folder)
+
+
+@FUZZ
+@given(data=st.data(), race=st.sampled_from(["OBJECT_AVOIDANCE", "HEAD_TO_BOT", "HEAD_TO_MODEL", "head_to_bot"]))
+def test_fuzzed_race_type_settings(template: Path, folder: Path, data: st.DataObject, race: str) -> None:
+    """run.env with a race type selected and its DR_OA_* / DR_H2B_* / DR_EVAL_OPP_* lines mutated."""
+    _reset(template, folder)
+    lines = (template / "run.env").read_text().replace("DR_RACE_TYPE=TIME_TRIAL", f"DR_RACE_TYPE={race}")
+    race_lines = "\n".join(ln for ln in lines.splitlines() if ln.startswith(("DR_OA_", "DR_H2B_", "DR_EVAL_OPP_",
+                                                                             "DR_EVAL_RESET")))
+    (folder / "run.env").write_bytes(lines.encode() + data.draw(env_file(race_lines)) + b"\n")
     assert_valid_or_one_error(folder)
 
 

@@ -8,6 +8,7 @@ import pytest
 from drlocal.env.observations import wall_segments
 from drlocal.sensors import lidar
 from drlocal.sensors.lidar import Lidar, rectangle_segments
+from drlocal.sensors.objects_view import object_boxes
 
 
 def test_ray_directions_sweep_behind_the_car() -> None:
@@ -71,3 +72,45 @@ def test_filters() -> None:
     assert d[1].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
     assert d[2].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
     assert d[3:].sum() == 0
+
+
+def _back_ray() -> int:
+    return int(np.argmin(np.abs(((lidar.RAY_ANGLES - np.pi) + np.pi) % (2 * np.pi) - np.pi)))
+
+
+def test_per_car_object_boxes_behind() -> None:
+    # car 0 has a 0.4 x 0.3 x 0.25 obstacle box 1.0 m behind (near face at x = -0.8), car 1 an empty slot
+    xy = np.array([[[-1.0, 0.0]], [[np.nan, np.nan]]])
+    boxes = object_boxes(xy, np.zeros((2, 1)), ["box_obstacle"])
+    r = Lidar().scan(np.zeros(2), np.zeros(2), np.zeros(2), boxes=boxes)
+    back = _back_ray()
+    expected = (0.8 + lidar.LASER_OFFSET_X) / abs(np.cos(lidar.RAY_ANGLES[back] - np.pi))
+    assert r[0, back] == pytest.approx(expected, abs=0.01)
+    assert np.isfinite(r[0]).sum() == 4  # the same 4 rays as the plain (K, 6) box
+    assert np.isinf(r[1]).all()
+    # the same box as a plain shared row gives the same ranges
+    plain = Lidar().scan(np.zeros(1), np.zeros(1), np.zeros(1), boxes=np.array([[-1.0, 0.0, 0.0, 0.4, 0.3, 0.25]]))
+    assert np.array_equal(plain[0], r[0])
+
+
+def test_only_parts_across_the_laser_plane_are_hit() -> None:
+    # a bot car 0.8 m behind, facing the same way: of its 7 parts only the camera hump (0.175-0.211 m)
+    # holds the laser plane (0.185 m); its front face is 0.8 - 0.16 m behind base_link
+    car = object_boxes(np.array([[[-0.8, 0.0]]]), np.zeros((1, 1)), ["bot_car"])
+    spans = car[0, :, 11], car[0, :, 11] + car[0, :, 5]
+    crossing = (spans[0] <= lidar.LASER_HEIGHT) & (spans[1] >= lidar.LASER_HEIGHT)
+    assert crossing.tolist() == [False] * 6 + [True]
+    r = Lidar().scan(np.zeros(1), np.zeros(1), np.zeros(1), boxes=car)[0]
+    back = _back_ray()
+    expected = (0.8 - 0.16 + lidar.LASER_OFFSET_X) / abs(np.cos(lidar.RAY_ANGLES[back] - np.pi))
+    assert r[back] == pytest.approx(expected, abs=0.01)
+    # its wheels alone (below the laser plane) are not hit, nor is a box floating above the plane
+    wheels = car[:, :4]
+    assert np.isinf(Lidar().scan(np.zeros(1), np.zeros(1), np.zeros(1), boxes=wheels)).all()
+    high = np.array([[-1.0, 0.0, 0.0, 0.4, 0.3, 0.2, 0, 0, 0, 0, 0, 0.19]])  # kernel layout, z0 0.19 m
+    assert np.isinf(Lidar().scan(np.zeros(1), np.zeros(1), np.zeros(1), boxes=high)).all()
+    low = np.array([[-1.0, 0.0, 0.0, 0.4, 0.3, 0.1]])  # a plain 0.1 m box: under the plane
+    assert np.isinf(Lidar().scan(np.zeros(1), np.zeros(1), np.zeros(1), boxes=low)).all()
+    # NaN rows are ignored
+    nan = np.array([[np.nan, 0.0, 0.0, 0.4, 0.3, 0.25], [-1.0, 0.0, 0.0, 0.4, 0.3, 0.25]])
+    assert np.isfinite(Lidar().scan(np.zeros(1), np.zeros(1), np.zeros(1), boxes=nan)[0, back])

@@ -108,12 +108,35 @@ def tracks_show(
     console.print(f"{t!r}\nwrote {out}")
 
 
+RaceOpt = Annotated[str, typer.Option("--race-type", help="TIME_TRIAL, OBJECT_AVOIDANCE or HEAD_TO_BOT: place "
+                                     "that race's obstacles / bot cars as its first training episode does.")]
+ObjectsOpt = Annotated[int | None, typer.Option("--objects", help="Number of obstacles (OBJECT_AVOIDANCE, default 6) "
+                                                "or bot cars (HEAD_TO_BOT, default 3), DRfC's defaults.")]
+
+
+def _race(race_type: str, objects: int | None):
+    """RaceOptions for a CLI --race-type / --objects pair, with DRfC's template defaults."""
+    from drlocal.sim.race import HEAD_TO_MODEL, RACE_TYPES, RaceOptions
+
+    rt = race_type.strip().upper()
+    if rt not in RACE_TYPES or rt == HEAD_TO_MODEL:
+        raise DrlocalError(f"unknown --race-type {race_type!r}.",
+                           hint="use TIME_TRIAL, OBJECT_AVOIDANCE or HEAD_TO_BOT (HEAD_TO_MODEL is `drlocal evaluate "
+                           "--opponent PREFIX`).")
+    _require(objects is None or 0 <= objects <= 50, "--objects", objects, "use 0 to 50 objects.")
+    if objects is None:
+        return RaceOptions(race_type=rt, seed=0)
+    return RaceOptions(race_type=rt, number_of_obstacles=objects, number_of_bot_cars=objects, seed=0)
+
+
 @reward_app.command("test")
 def reward_test(
     file: Annotated[Path, typer.Argument(help="reward_function.py to check.")],
     track: TrackOpt = "reinvent_base",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Heat-map PNG (default reward_heatmap.png).")] = None,
     spacing: Annotated[float, typer.Option(help="Distance between sampled poses along the track [m].")] = 0.1,
+    race_type: RaceOpt = "TIME_TRIAL",
+    objects: ObjectsOpt = None,
 ) -> None:
     """Call the reward function over the whole track (centre, edges, off track, reversed) and map it."""
     from drlocal.analysis.reward_check import save_heatmap, sweep
@@ -121,13 +144,14 @@ def reward_test(
     from drlocal.tracks import load_track
 
     _require(0.0 < spacing < math.inf, "--spacing", spacing, "use a distance in metres above 0, e.g. --spacing 0.1.")
+    race = _race(race_type, objects)
     out = out or Path("reward_heatmap.png")
     _prepare_out(out)
     fn = load_reward_function(file)
     fn.on_warning = lambda m: console.print(f"[yellow]warning:[/] {m}", highlight=False)  # as soon as it shows
     t = load_track(track)
     t0 = time.perf_counter()
-    result = sweep(fn, t, spacing=spacing)
+    result = sweep(fn, t, spacing=spacing, race=race)
     elapsed = time.perf_counter() - t0
     table = Table(title=f"{file} on {t.name}: reward by pose")
     for col in ("poses", "calls", "min", "mean", "max"):
@@ -155,6 +179,8 @@ def render(
     camera: Annotated[str, typer.Option(help="front, left or stereo (or FRONT_FACING_CAMERA, LEFT_CAMERA, "
                                         "STEREO_CAMERAS).")] = "front",
     reverse: Annotated[bool, typer.Option(help="Drive the track in the reversed direction.")] = False,
+    race_type: RaceOpt = "TIME_TRIAL",
+    objects: ObjectsOpt = None,
 ) -> None:
     """Write what the car's camera sees at a point of the lap, next to a map with the car drawn."""
     from drlocal.sensors.camera import save_view_png
@@ -166,9 +192,17 @@ def render(
         raise DrlocalError(f"unknown --camera {camera!r}.",
                            hint=f"use {', '.join(CAMERAS[:-1])} or {CAMERAS[-1]} (or a DeepRacer sensor name: "
                            f"{', '.join(CAMERA_SENSORS)}).")
+    race = _race(race_type, objects)
     t = load_track(track)
     _prepare_out(out)
-    save_view_png(t, at, str(out), camera=camera, reverse=reverse)
+    placed = None
+    if race.race_type != "TIME_TRIAL":
+        from drlocal.sim.objects import TrackObjects
+
+        objs = TrackObjects(t, 1, race)
+        objs.place(np.ones(1, dtype=bool), np.array([reverse]), np.zeros(1, dtype=np.int64))
+        placed = (objs.xy[0], objs.yaw[0], objs.kinds)
+    save_view_png(t, at, str(out), camera=camera, reverse=reverse, objects=placed)
     console.print(f"wrote {out} ({camera} camera at {at:.0%} of {t.name})", highlight=False)
 
 
@@ -356,27 +390,42 @@ def evaluate(
     track: Annotated[str | None, typer.Option("--track", "-t", help="Evaluate on another track.")] = None,
     prefix: Annotated[str | None, typer.Option("--prefix", "-p", help="Model prefix (default "
                                                "DR_LOCAL_S3_MODEL_PREFIX).")] = None,
+    opponent: Annotated[str | None, typer.Option(
+        help="Head-to-model: race this model prefix (default DR_EVAL_OPP_S3_MODEL_PREFIX when "
+        "DR_RACE_TYPE=HEAD_TO_MODEL).")] = None,
+    opponent_checkpoint: Annotated[str | None, typer.Option(help="The opponent's checkpoint (default as "
+                                                            "--checkpoint).")] = None,
+    done_condition: Annotated[str | None, typer.Option(help="Head-to-model: stop when 'any' car is done "
+                                                       "(default) or when 'all' are.")] = None,
     experiment: ExpOpt = None,
     config: CfgOpt = None,
 ) -> None:
-    """Evaluate a trained model with greedy actions and print lap times."""
+    """Evaluate a trained model with greedy actions and print lap times (or race it against another model)."""
     from drlocal.learn.evaluate import evaluate as run_eval
 
     _require(trials is None or 1 <= trials <= 1000, "--trials", trials,
              "use 1 to 1000 trials (the range of DR_EVAL_NUMBER_OF_TRIALS).")
+    _require(done_condition in (None, "any", "all"), "--done-condition", done_condition, "use 'any' or 'all'.")
     job = _load_job(directory, experiment, config)
-    res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track, prefix=prefix)
+    res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track, prefix=prefix,
+                   opponent=opponent, opponent_checkpoint=opponent_checkpoint, done_condition=done_condition)
     where = track or job.run.world_name
-    table = Table(title=f"evaluation of {prefix or job.run.model_prefix} checkpoint {res.checkpoint} on {where}")
-    for col in ("trial", "status", "progress %", "time s", "off track", "resets"):
-        table.add_column(col, justify="right")
-    for lap in res.laps:
-        table.add_row(str(lap.trial), lap.status, f"{lap.completion:.1f}", f"{lap.elapsed_ms / 1000:.2f}",
-                      str(lap.off_track), str(lap.resets))
-    console.print(table)
-    done = res.completed
-    avg = f"{np.mean([lap.elapsed_ms for lap in done]) / 1000:.2f} s" if done else "-"
-    console.print(f"laps completed {len(done)}/{len(res.laps)}, average lap {avg}", highlight=False)
+    race_type = res.extra.get("race_type", "TIME_TRIAL")
+    runs = [(prefix or job.run.model_prefix, res)]
+    if "opponent" in res.extra:
+        runs.append((res.extra["opponent_prefix"], res.extra["opponent"]))
+    for name, r in runs:
+        kind = "" if race_type == "TIME_TRIAL" else f" ({race_type})"
+        table = Table(title=f"evaluation of {name} checkpoint {r.checkpoint} on {where}{kind}")
+        for col in ("trial", "status", "progress %", "time s", "off track", "crashes", "resets"):
+            table.add_column(col, justify="right")
+        for lap in r.laps:
+            table.add_row(str(lap.trial), lap.status, f"{lap.completion:.1f}", f"{lap.elapsed_ms / 1000:.2f}",
+                          str(lap.off_track), str(lap.crashes), str(lap.resets))
+        console.print(table)
+        done = r.completed
+        avg = f"{np.mean([lap.elapsed_ms for lap in done]) / 1000:.2f} s" if done else "-"
+        console.print(f"{name}: laps completed {len(done)}/{len(r.laps)}, average lap {avg}", highlight=False)
     console.print(f"metrics: {res.drfc_metrics_path} (and {Path(res.metrics_path).name})\n"
                   f"simtrace: {res.simtrace_path}", highlight=False)
 

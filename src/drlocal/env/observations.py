@@ -76,7 +76,12 @@ class ObservationBuilder:
         rng: np.random.Generator | None = None,
         boxes: np.ndarray | None = None,
     ) -> np.ndarray | dict[str, np.ndarray]:
-        """Observations of cars at base_link poses (N,): array (N, ...) or dict of them."""
+        """Observations of cars at base_link poses (N,): array (N, ...) or dict of them.
+
+        boxes: obstacles and other cars, seen by the camera and hit by the LIDAR: per car (N, M, cols)
+        from `drlocal.sensors.objects_view.object_boxes` (car i sees boxes[i] only; NaN/empty slots are
+        skipped), or (K, ≥5) [cx, cy, yaw, length, width, height] shared by all cars.
+        """
         _check_pose(x, y, yaw)  # the render kernels index memory from the pose: NaN must not reach them
         out: dict[str, np.ndarray] = {}
         cam = self.camera_sensor

@@ -17,6 +17,15 @@ a `Dict` keyed by sensor name when there are several.
 ## Rewards
 The user's `reward_function(params)` (a path or a callable; default: centre-line reward).
 
+## Other objects (race types)
+`race_type` TIME_TRIAL (default), OBJECT_AVOIDANCE (boxes or static bot cars on the lanes) or
+HEAD_TO_BOT (bot cars driving the lanes); the obstacle and bot settings are further keywords with the
+names of `drlocal.sim.race.RaceOptions` (`number_of_obstacles`, `randomize_obstacle_locations`,
+`object_positions`, `number_of_bot_cars`, `bot_car_speed`, `is_lane_change`, …) or a whole
+`race=RaceOptions(...)`. Every car of the batch has its own objects; they are drawn in its camera
+images and hit by its LIDAR, and a crash (`crashed`) ends the episode. HEAD_TO_MODEL (cars racing each
+other) is a two-model evaluation: `drlocal evaluate --opponent`.
+
 ## Starting State
 Centre line at the episode's start position, heading to the next waypoint, at rest. Car i
 starts at `start_position_offset + i·round_robin_advance_dist` of the lap and, in training,
@@ -41,6 +50,7 @@ terminated on lap_complete, off_track, immobilized, reversed; truncated at 10000
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +63,34 @@ from drlocal.env.actions import ActionMapper
 from drlocal.env.observations import ObservationBuilder
 from drlocal.errors import InvalidActionError
 from drlocal.sim.episode import EpisodeOptions, StepResult, World
+from drlocal.sim.race import HEAD_TO_MODEL, RaceOptions
 from drlocal.sim.reward import RewardFunction, load_reward_function
 from drlocal.tracks import Track, load_track
+
+
+def _race_options(race: RaceOptions | None, race_type: str, settings: dict[str, Any]) -> RaceOptions:
+    """RaceOptions from `race=` or from `race_type=` plus RaceOptions fields as keywords."""
+    names = {f.name for f in fields(RaceOptions)}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise TypeError(f"unknown keyword(s) {', '.join(unknown)}; race settings are {', '.join(sorted(names))}")
+    if race is not None:
+        return replace(race, **settings) if settings else race
+    race_opts = RaceOptions(race_type=race_type, **settings)
+    if race_opts.race_type == HEAD_TO_MODEL:
+        raise ValueError("race_type HEAD_TO_MODEL races two trained models against each other: use "
+                         "`drlocal evaluate --opponent PREFIX` (or drlocal.learn.evaluate.evaluate(..., opponent=...))")
+    return race_opts
+
+
+def object_boxes_of(world: World) -> np.ndarray | None:
+    """Render primitives (N, M, cols) of the objects each car of `world` sees, None without objects."""
+    objs = world.objects
+    if not objs.k:
+        return None
+    from drlocal.sensors.objects_view import object_boxes
+
+    return object_boxes(objs.xy, objs.yaw, objs.kinds)
 
 
 def _coerce_autoreset(mode: AutoresetMode | str) -> AutoresetMode:
@@ -84,6 +120,9 @@ class DeepRacerVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         world: str | None = None,
         render_mode: str | None = None,
+        race_type: str = "TIME_TRIAL",
+        race: RaceOptions | None = None,
+        **race_settings: Any,
     ) -> None:
         self.num_envs = int(num_envs)
         self.track = track if isinstance(track, Track) else load_track(track)
@@ -101,6 +140,7 @@ class DeepRacerVectorEnv(VectorEnv):
             alternate_driving_direction=alternate_driving_direction,
             reverse_direction=reverse_direction,
         )
+        self.race = _race_options(race, race_type, race_settings)
         self.autoreset_mode = _coerce_autoreset(autoreset_mode)
         self.metadata = dict(self.metadata, autoreset_mode=self.autoreset_mode)
         self.render_mode = render_mode
@@ -123,7 +163,8 @@ class DeepRacerVectorEnv(VectorEnv):
         opts = self.options
         stride = n if opts.training and opts.round_robin else 1
         starts = opts.start_position_offset + (np.arange(n) * opts.round_robin_advance_dist if stride > 1 else 0.0)
-        return World(self.track, n, self.reward_fn, opts, start_ndist=starts, advance_stride=stride)
+        return World(self.track, n, self.reward_fn, opts, start_ndist=starts, advance_stride=stride, race=self.race,
+                     stereo=self.model_meta.camera == "STEREO_CAMERAS")
 
     @property
     def world(self) -> World:
@@ -132,8 +173,9 @@ class DeepRacerVectorEnv(VectorEnv):
         return self._world
 
     def _observe(self) -> Any:
-        car = self.world.car
-        return self.obs_builder.observe(car.x, car.y, car.yaw, rng=self._rng)
+        w = self.world
+        car = w.car
+        return self.obs_builder.observe(car.x, car.y, car.yaw, rng=self._rng, boxes=object_boxes_of(w))
 
     def _info(self, res: StepResult | None, action_labels: list | None = None) -> dict[str, Any]:
         w = self.world
@@ -160,6 +202,9 @@ class DeepRacerVectorEnv(VectorEnv):
             "closest_waypoint": g.closest_waypoint.copy(),
             "sim_time": res.sim_time.copy(),
         }
+        if res.obstacle_crash_counter is not None:
+            info["obstacle_crash_counter"] = res.obstacle_crash_counter.copy()
+            info["crashed_object"] = res.crashed_object.copy()
         if action_labels is not None:
             labels = np.empty(self.num_envs, dtype=object)
             labels[:] = action_labels
@@ -231,7 +276,7 @@ class DeepRacerVectorEnv(VectorEnv):
         if self.render_mode != "rgb_array" or self._world is None:
             return None
         car = self.world.car
-        grey = self.obs_builder.camera.render(car.x, car.y, car.yaw, camera="front")
+        grey = self.obs_builder.camera.render(car.x, car.y, car.yaw, camera="front", boxes=object_boxes_of(self.world))
         return np.repeat(grey[..., None], 3, axis=-1)
 
     def close_extras(self, **kwargs: Any) -> None:

@@ -55,6 +55,18 @@ key: value [source in DRfC `scripts/`, the simapp or DeepRacer-on-AWS]
 * CHANGE_START_POSITION, ALTERNATE_DRIVING_DIRECTION, START_POSITION_OFFSET,
   ROUND_ROBIN_ADVANCE_DIST, MIN_EVAL_TRIALS, BEST_MODEL_METRIC, ENABLE_DOMAIN_RANDOMIZATION:
   the DR_TRAIN_* / DR_ENABLE_DOMAIN_RANDOMIZATION values [training/prepare-config.py]
+* only with RACE_TYPE OBJECT_AVOIDANCE: NUMBER_OF_OBSTACLES, MIN_DISTANCE_BETWEEN_OBSTACLES,
+  RANDOMIZE_OBSTACLE_LOCATIONS, IS_OBSTACLE_BOT_CAR, OBSTACLE_TYPE from the DR_OA_* values, and
+  OBJECT_POSITIONS (a list of "ndist,lane" strings, which also sets NUMBER_OF_OBSTACLES) when
+  DR_OA_OBJECT_POSITIONS is not empty [training/ and evaluation/prepare-config.py]
+* only with RACE_TYPE HEAD_TO_BOT: IS_LANE_CHANGE, LOWER_LANE_CHANGE_TIME, UPPER_LANE_CHANGE_TIME,
+  LANE_CHANGE_DISTANCE, NUMBER_OF_BOT_CARS, MIN_DISTANCE_BETWEEN_BOT_CARS, RANDOMIZE_BOT_CAR_LOCATIONS,
+  BOT_CAR_SPEED from the DR_H2B_* values, PENALTY_SECONDS from DR_H2B_BOT_CAR_PENALTY [same]
+
+A race-type variable that is set nowhere gets the fallback of DRfC's prepare-config.py (RACE_YAML), which
+differs from the template value for RANDOMIZE_OBSTACLE_LOCATIONS ('True'), NUMBER_OF_BOT_CARS ('0') and
+PENALTY_SECONDS ('2.0'); `race_type_params` serves the evaluation params too (with RESET_BEHIND_DIST),
+and `head_to_model_params` adds a HEAD_TO_MODEL evaluation's opponent.
 
 TRACK_DIRECTION_CLOCKWISE: DRfC's `droa/import_model.py` guesses it from the name (`_cw` → true,
 `_ccw` → false, otherwise `not DR_TRAIN_REVERSE_DIRECTION`). drlocal takes the direction the car
@@ -88,6 +100,29 @@ YAML_TO_DR = {
     "BEST_MODEL_METRIC": "DR_TRAIN_BEST_MODEL_METRIC", "ENABLE_DOMAIN_RANDOMIZATION": "DR_ENABLE_DOMAIN_RANDOMIZATION",
     "SAGEMAKER_SHARED_S3_BUCKET": "DR_LOCAL_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX": "DR_LOCAL_S3_MODEL_PREFIX",
 }
+#: race type -> {params yaml key: (DR_* variable, DRfC prepare-config.py's fallback when it is unset)}
+RACE_YAML: dict[str, dict[str, tuple[str, str]]] = {
+    "OBJECT_AVOIDANCE": {
+        "NUMBER_OF_OBSTACLES": ("DR_OA_NUMBER_OF_OBSTACLES", "6"),
+        "MIN_DISTANCE_BETWEEN_OBSTACLES": ("DR_OA_MIN_DISTANCE_BETWEEN_OBSTACLES", "2.0"),
+        "RANDOMIZE_OBSTACLE_LOCATIONS": ("DR_OA_RANDOMIZE_OBSTACLE_LOCATIONS", "True"),
+        "IS_OBSTACLE_BOT_CAR": ("DR_OA_IS_OBSTACLE_BOT_CAR", "false"),
+        "OBSTACLE_TYPE": ("DR_OA_OBSTACLE_TYPE", "box_obstacle"),
+    },
+    "HEAD_TO_BOT": {
+        "IS_LANE_CHANGE": ("DR_H2B_IS_LANE_CHANGE", "False"),
+        "LOWER_LANE_CHANGE_TIME": ("DR_H2B_LOWER_LANE_CHANGE_TIME", "3.0"),
+        "UPPER_LANE_CHANGE_TIME": ("DR_H2B_UPPER_LANE_CHANGE_TIME", "5.0"),
+        "LANE_CHANGE_DISTANCE": ("DR_H2B_LANE_CHANGE_DISTANCE", "1.0"),
+        "NUMBER_OF_BOT_CARS": ("DR_H2B_NUMBER_OF_BOT_CARS", "0"),
+        "MIN_DISTANCE_BETWEEN_BOT_CARS": ("DR_H2B_MIN_DISTANCE_BETWEEN_BOT_CARS", "2.0"),
+        "RANDOMIZE_BOT_CAR_LOCATIONS": ("DR_H2B_RANDOMIZE_BOT_CAR_LOCATIONS", "False"),
+        "BOT_CAR_SPEED": ("DR_H2B_BOT_CAR_SPEED", "0.2"),
+        "PENALTY_SECONDS": ("DR_H2B_BOT_CAR_PENALTY", "2.0"),
+    },
+}
+YAML_TO_DR.update({k: dr for keys in RACE_YAML.values() for k, (dr, _) in keys.items()})
+YAML_TO_DR["OBJECT_POSITIONS"] = "DR_OA_OBJECT_POSITIONS"
 _BOOLS = ("DR_TRAIN_REVERSE_DIRECTION", "DR_TRAIN_CHANGE_START_POSITION", "DR_TRAIN_ALTERNATE_DRIVING_DIRECTION",
           "DR_ENABLE_DOMAIN_RANDOMIZATION")
 _DEFAULTS = {
@@ -107,11 +142,14 @@ def _truthy(v: Any) -> bool:
 
 def dr_values(values: Any) -> dict[str, Any]:
     """DR_* name -> value from a mapping (DR_* names or RunConfig field names), a RunConfig or a Job."""
-    from drlocal.config.run import VARIABLES
+    from drlocal.config.run import RACE_VARIABLES, VARIABLES
 
     run = getattr(values, "run", values)  # a Job
     if not isinstance(run, Mapping):  # a RunConfig
-        values = {dr: getattr(run, f) for dr, f in VARIABLES.items() if hasattr(run, f)}
+        # race-type variables set nowhere are left out, so that DRfC's fallbacks apply (see RACE_YAML)
+        origins = getattr(run, "origins", None) or {}
+        unset = {k for keys in RACE_VARIABLES.values() for k in keys if origins.get(k) == "default"}
+        values = {dr: getattr(run, f) for dr, f in VARIABLES.items() if hasattr(run, f) and dr not in unset}
     by_field = {f: dr for dr, f in VARIABLES.items()}
     out: dict[str, Any] = {}
     for k, v in values.items():
@@ -195,9 +233,79 @@ def droa_training_params(values: Any, track: Any = None, prefix: str | None = No
         "BEST_MODEL_METRIC": _text(v["DR_TRAIN_BEST_MODEL_METRIC"]),
         "ENABLE_DOMAIN_RANDOMIZATION": _text(_truthy(v["DR_ENABLE_DOMAIN_RANDOMIZATION"])),
     }
+    params.update(race_type_params(v))
     if clockwise is not None:
         params["TRACK_DIRECTION_CLOCKWISE"] = clockwise
     return params
+
+
+def _positions(value: Any) -> list[str]:
+    """DR_OA_OBJECT_POSITIONS as DRfC writes OBJECT_POSITIONS: the "ndist,lane" strings between the semicolons
+    (a RunConfig's parsed pairs are written back the same way)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split(";") if value != "" else []
+    return [f"{p[0]},{p[1]}" if isinstance(p, list | tuple) else str(p) for p in value]
+
+
+def race_type_params(values: Any, *, evaluation: bool = False) -> dict[str, str | list[str]]:
+    """The params yaml keys of the run's race type, values as DRfC's prepare-config.py writes them.
+
+    values: as for `droa_training_params` (DR_* names or RunConfig field names, a RunConfig or a Job).
+    Only the selected race type's keys (none for TIME_TRIAL and HEAD_TO_MODEL); a variable set nowhere
+    gets DRfC's fallback (RACE_YAML). `evaluation`: also RESET_BEHIND_DIST, which DRfC's evaluation
+    script writes for every race type."""
+    v = dr_values(values)
+    race = _text(v.get("DR_RACE_TYPE", "TIME_TRIAL")).strip().upper()
+    params: dict[str, str | list[str]] = {}
+    if evaluation:
+        params["RESET_BEHIND_DIST"] = _text(v.get("DR_EVAL_RESET_BEHIND_DIST", "1.0"))
+    for key, (dr, fallback) in RACE_YAML.get(race, {}).items():
+        params[key] = _text(v[dr]) if dr in v else fallback
+    if race == "OBJECT_AVOIDANCE":
+        positions = _positions(v.get("DR_OA_OBJECT_POSITIONS"))
+        if positions:
+            params["OBJECT_POSITIONS"] = positions
+            params["NUMBER_OF_OBSTACLES"] = str(len(positions))
+    return params
+
+
+def head_to_model_params(params: Mapping[str, Any], values: Any, timestamp: int) -> dict[str, Any]:
+    """Evaluation params with a HEAD_TO_MODEL race's opponent added, as DRfC's evaluation/prepare-config.py
+    adds it: the opponent's prefix, bucket, simtrace, metrics key (`<DR_EVAL_OPP_S3_METRICS_PREFIX, else
+    <opponent prefix>/metrics>/EvaluationMetrics-<timestamp>.json`), names and body shell appended as the
+    second entry of each list, VIDEO_JOB_TYPE EVALUATION, CAR_COLOR [Purple, Orange] and MODEL_NAME = the
+    display names. The mp4 prefix is `<opponent prefix>/mp4` (DRfC reads a misspelt variable there and
+    writes 'bucket/mp4'). `params` is not changed; returns a copy (unchanged for other race types)."""
+    v = dr_values(values)
+    out = {k: list(x) if isinstance(x, list | tuple) else x for k, x in params.items()}
+    if _text(v.get("DR_RACE_TYPE", "TIME_TRIAL")).strip().upper() != "HEAD_TO_MODEL":
+        return out
+    bucket = _text(v.get("DR_LOCAL_S3_BUCKET", "bucket"))
+    prefix = _text(v.get("DR_EVAL_OPP_S3_MODEL_PREFIX", "rl-deepracer-sagemaker"))
+    metrics = _text(v.get("DR_EVAL_OPP_S3_METRICS_PREFIX") or f"{prefix}/metrics")
+    car = _text(v.get("DR_EVAL_OPP_CAR_NAME", "racer1"))
+
+    def add(key: str, value: str) -> None:
+        out[key] = [*out.get(key, []), value]
+
+    add("MODEL_S3_PREFIX", prefix)
+    add("MODEL_S3_BUCKET", bucket)
+    add("SIMTRACE_S3_BUCKET", bucket)
+    add("SIMTRACE_S3_PREFIX", prefix)
+    add("METRICS_S3_BUCKET", bucket)
+    add("METRICS_S3_OBJECT_KEY", f"{metrics}/EvaluationMetrics-{timestamp}.json")
+    if _truthy(v.get("DR_EVAL_SAVE_MP4", False)):
+        add("MP4_S3_BUCKET", bucket)
+        add("MP4_S3_OBJECT_PREFIX", f"{prefix}/mp4")
+    add("DISPLAY_NAME", _text(v.get("DR_EVAL_OPP_DISPLAY_NAME") or car))
+    add("RACER_NAME", _text(v.get("DR_EVAL_OPP_RACER_NAME") or car))
+    add("BODY_SHELL_TYPE", _text(v.get("DR_EVAL_OPP_CAR_BODY_SHELL_TYPE", "deepracer")))
+    out["VIDEO_JOB_TYPE"] = "EVALUATION"
+    out["CAR_COLOR"] = ["Purple", "Orange"]
+    out["MODEL_NAME"] = list(out["DISPLAY_NAME"])
+    return out
 
 
 # ----- the YAML text -----
@@ -329,6 +437,8 @@ def parse_training_params(text: str) -> dict[str, Any]:
 def run_values_from_training_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """DR_* values that reproduce a training_params.yaml through `droa_training_params`."""
     values = {dr: params[k] for k, dr in YAML_TO_DR.items() if params.get(k) is not None}
+    if isinstance(values.get("DR_OA_OBJECT_POSITIONS"), list):
+        values["DR_OA_OBJECT_POSITIONS"] = ";".join(str(p) for p in values["DR_OA_OBJECT_POSITIONS"])
     clockwise = params.get("TRACK_DIRECTION_CLOCKWISE")
     world = str(params.get("WORLD_NAME") or "")
     if clockwise is not None and world and not _SUFFIX.search(world):

@@ -32,7 +32,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from drlocal.config.workdir import Job
-from drlocal.env.vector_env import DeepRacerVectorEnv
+from drlocal.env.vector_env import DeepRacerVectorEnv, object_boxes_of
 from drlocal.errors import DrlocalError, InvalidActionError, NonFiniteStateError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
@@ -110,6 +110,22 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _refuse_non_finite(weights: Any, name: CheckpointName, iteration: int) -> None:
+    """Stop before a checkpoint with NaN/inf weights is written: it would replace a good `last` and every
+    later iteration would train on garbage. The previous checkpoint stays the last one."""
+    stack = [("", weights)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in value.items())
+        elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise NonFiniteStateError(
+                f"iteration {iteration}: the network's weights became NaN/inf ({key}); checkpoint {name} was not "
+                "written, the previous checkpoint stays the last one.",
+                hint="the update diverged: lower the learning rate (hyperparameters.json `lr`) or the scale of the "
+                "rewards, then `drlocal train --resume` continues from the last good checkpoint.")
+
+
 class Trainer:
     """Trains the job's model into its model prefix folder."""
 
@@ -170,7 +186,7 @@ class Trainer:
             training=True, change_start_position=run.change_start_position,
             round_robin_advance_dist=run.round_robin_advance_dist, start_position_offset=run.start_position_offset,
             alternate_driving_direction=run.alternate_driving_direction, reverse_direction=run.reverse_direction,
-            autoreset_mode=AutoresetMode.DISABLED,
+            autoreset_mode=AutoresetMode.DISABLED, race=run.race_options(training=True, seed=seed),
         )
         self.env.reset(seed=seed)
         self.env.reward_fn.on_warning = lambda m: self.say(f"[yellow]warning:[/] {m}")  # a slow reward, once
@@ -272,6 +288,7 @@ class Trainer:
             "actor_torch": self.actor.generator.get_state(),  # sampled actions (categorical / Gaussian)
             "actor_numpy": self.actor.rng.bit_generator.state,  # e-greedy exploration
             "sensor_noise": self.env._rng.bit_generator.state,  # LIDAR noise
+            "objects": self.env.world.objects.rng.bit_generator.state,  # obstacle placement, bot lane changes
             "python": random.getstate(),  # reward functions
             "numpy_global": np.random.get_state(),
         }
@@ -288,6 +305,8 @@ class Trainer:
         self.actor.generator.set_state(rng["actor_torch"].cpu())
         self.actor.rng.bit_generator.state = rng["actor_numpy"]
         self.env._rng.bit_generator.state = rng["sensor_noise"]
+        if "objects" in rng:
+            self.env.world.objects.rng.bit_generator.state = rng["objects"]
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy_global"])
         if self.sac is not None and "replay" in rng:
@@ -317,6 +336,7 @@ class Trainer:
             "rng": self._rng_state(),
             "model_metadata": self.job.metadata.to_json_dict(),
         }
+        _refuse_non_finite(payload["model"], name, self.state.iteration)
         drfc_files = self._write_drfc_files(name, payload)  # before the pointers name this checkpoint
         _, deleted = self.store.save_checkpoint(name, payload, best)
         opt = ({"pi": self.sac.opt_pi.state_dict(), "q": self.sac.opt_q.state_dict(), "v": self.sac.opt_v.state_dict()}
@@ -388,6 +408,7 @@ class Trainer:
                     throttle=speed[i], action=labels[i], reward=res.reward[i], done=res.done[i],
                     on_track=g.all_wheels_on_track[i], progress=g.progress[i], closest_waypoint=g.closest_waypoint[i],
                     track_len=track_len, tstamp=start_clock + res.sim_time[i], status=res.status[i],
+                    obstacle_crash_counter=res.obstacle_crash_counter[i],
                 )))
                 if res.done[i]:
                     finals[i] = {"status": str(res.status[i]), "progress": float(g.progress[i]),
@@ -423,7 +444,9 @@ class Trainer:
         run = self.job.run
         opts = EpisodeOptions(training=False, reverse_direction=run.reverse_direction)
         starts = (run.start_position_offset + np.arange(trials) / trials) % 1.0
-        w = World(self.track, trials, self.env.reward_fn, opts, start_ndist=starts)
+        race = run.race_options(training=False, seed=self.state.iteration)
+        w = World(self.track, trials, self.env.reward_fn, opts, start_ndist=starts, race=race,
+                  stereo=self.job.metadata.camera == "STEREO_CAMERAS")
         builder = self.env.obs_builder
         active = np.ones(trials, dtype=bool)
         total = np.zeros(trials)
@@ -431,7 +454,7 @@ class Trainer:
         start_clock = self.state.clock
         steps = 0
         while active.any() and steps < 20000:
-            obs = as_obs_dict(builder.observe(w.car.x, w.car.y, w.car.yaw), self.sensors)
+            obs = as_obs_dict(builder.observe(w.car.x, w.car.y, w.car.yaw, boxes=object_boxes_of(w)), self.sensors)
             acts = self.actor.act(obs, deterministic=True)
             speed, steer = self.env.actions.commands(acts)
             res = w.step(speed, steer, active=active)

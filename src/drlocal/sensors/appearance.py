@@ -72,6 +72,23 @@ def luma_gain(normal) -> float:
     return float(light_factor(normal) @ LUMA_WEIGHTS / LUMA_WEIGHTS.sum())
 
 
+def sun_cosine(normals: np.ndarray) -> np.ndarray:
+    """max(0, n · -sun) of unit outward normals (..., 3): the sun's share on each surface."""
+    return np.maximum(0.0, -(np.asarray(normals, dtype=np.float64) @ SUN_DIRECTION))
+
+
+def luma_gains(normals: np.ndarray) -> np.ndarray:
+    """`luma_gain` of many unit normals (..., 3) at once."""
+    sun = float(SUN_DIFFUSE @ LUMA_WEIGHTS / LUMA_WEIGHTS.sum())
+    return AMBIENT + sun * sun_cosine(normals)
+
+
+def lit_lumas(rgb: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """`lit_luma` of albedos rgb (..., 3) on surfaces with unit normals (..., 3), broadcast: (...)."""
+    factor = AMBIENT + SUN_DIFFUSE * sun_cosine(normals)[..., None]
+    return np.clip(np.asarray(rgb, dtype=np.float64) * factor, 0.0, 255.0) @ LUMA_WEIGHTS
+
+
 @dataclass(frozen=True)
 class Material:
     """A ground part as rendered: mean lit grey level and the std of its texture noise."""

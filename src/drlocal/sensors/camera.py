@@ -26,27 +26,36 @@ How the renderer works (everything is batched over cars; the kernels are numba, 
   (where it meets the ground) and top edge are antialiased analytically with the exact PIL edge
   response. Tall city/grandstand backdrops tens of metres away (buildings, stands with gaps and varying
   heights) are left out: the sky shows above the horizon there.
-* Obstacle boxes and other cars (`boxes`) are oriented boxes ray-cast with 2×2 supersampling inside
-  their projected screen rectangle, far ones first, with per-face lighting; a car never sees its own
-  box (`exclude`).
+* Obstacle boxes and other cars (`boxes`; `objects_view.object_boxes` turns object poses into them: one
+  box per obstacle, 7 per car) are oriented boxes, each with a bottom height z0 and a lit grey per face,
+  ray-cast from the optical centre. Per car or shared by all cars. Occlusion is exact per ray (nearest
+  hit over all boxes, so interpenetrating car parts are right too). Antialiasing is 2×2 supersampling,
+  done where it matters: the ray through each pixel centre inside a box's projected screen rectangle is
+  tested first; a pixel whose centre sees the same box face (or nothing) as its four neighbours' keeps
+  that, any other (an edge pixel) gets its 4 subsample rays tested against the boxes of its rows and
+  column tile and blended. For straight edges this equals full 2×2 supersampling; only slivers thinner
+  than a pixel that no centre ray sees can differ (tests/test_camera_objects.py compares with a
+  brute-force render). With shared boxes a car can skip one of them, its own (`exclude`).
 * Above the horizon (row 26.22, from the 15° pitch) is the sky; the row across it gets the exact share
   of sky that PIL's triangle filter gives it. Colours and lighting: see `appearance`.
 
 Numbers (5 mm texels): 171 slots for the 94 ground rows (1 slot per row from 0.3 m in, up to 4 for the
 far rows), about 1.8 bilinear lookups per ground pixel; rows that the field wall hides in every column
 are skipped. Mean absolute difference to a 1280×960 point-sampled render shrunk by PIL: about 1.2 grey
-levels (tests/test_camera.py). Cost: about 65-85 µs per image on one core (benchmarks/camera_render.py).
+levels (tests/test_camera.py). Cost: about 65-85 µs per image on one core (benchmarks/camera_render.py);
+6 objects 1-6 m ahead of every car (3 boxes, 3 bot cars) add about 40 % (`--objects 6`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from drlocal.sensors import _camera_kernels as K
 from drlocal.sensors._camera_texture import GroundTexture, ground_texture
-from drlocal.sensors.appearance import DEFAULT_BOX_LUMA, Appearance, load_appearance, luma_gain
+from drlocal.sensors.appearance import DEFAULT_BOX_LUMA, Appearance, load_appearance, luma_gains
 from drlocal.tracks.track import Track
 
 IMAGE_HEIGHT, IMAGE_WIDTH = 120, 160
@@ -278,33 +287,55 @@ DEFAULT_BOX_HEIGHT = 0.25
 
 
 def box_array(boxes: np.ndarray | None) -> np.ndarray:
-    """Boxes (K, ≥5) [cx, cy, yaw, length, width, (height), (albedo grey), ...] → kernel layout (K, BOX_COLS).
+    """Boxes (..., ≥5) [cx, cy, yaw, length, width, (height), (albedo grey), ...] → kernel layout (..., BOX_COLS).
 
     Without a height column boxes are DEFAULT_BOX_HEIGHT tall; without a grey column their albedo is
-    DEFAULT_BOX_LUMA. Faces are lit like the walls (ambient + sun, by face normal).
+    DEFAULT_BOX_LUMA. They stand on the ground (z0 = 0). Faces are lit like the walls (ambient + sun, by
+    face normal). Arrays that already have BOX_COLS columns (`objects_view.object_boxes`) pass unchanged.
     """
     if boxes is None:
         return np.zeros((0, K.BOX_COLS))
     b = np.asarray(boxes, dtype=np.float64)
     if b.ndim == 1 and b.size == 0:
         return np.zeros((0, K.BOX_COLS))
-    if b.ndim != 2 or b.shape[1] < 5:
-        raise ValueError(f"boxes must have shape (K, 6) [cx, cy, yaw, length, width, height], got {b.shape}")
-    k = b.shape[0]
-    out = np.empty((k, K.BOX_COLS))
-    out[:, 0:3] = b[:, 0:3]
-    out[:, 3] = b[:, 3] / 2
-    out[:, 4] = b[:, 4] / 2
-    out[:, 5] = b[:, 5] if b.shape[1] > 5 else DEFAULT_BOX_HEIGHT
-    albedo = b[:, 6] if b.shape[1] > 6 else np.full(k, DEFAULT_BOX_LUMA)
-    c, s = np.cos(b[:, 2]), np.sin(b[:, 2])
+    if b.ndim not in (2, 3) or not (5 <= b.shape[-1] <= 7 or b.shape[-1] == K.BOX_COLS):
+        raise ValueError(
+            "boxes must have shape (K, 6) [cx, cy, yaw, length, width, height] (optionally a 7th albedo column), "
+            f"or (K, {K.BOX_COLS}) / (N, M, {K.BOX_COLS}) from objects_view.object_boxes, got {b.shape}"
+        )
+    if b.shape[-1] == K.BOX_COLS:
+        return b
+    out = np.zeros((*b.shape[:-1], K.BOX_COLS))
+    out[..., 0:5] = b[..., 0:5]
+    out[..., 5] = b[..., 5] if b.shape[-1] > 5 else DEFAULT_BOX_HEIGHT
+    albedo = b[..., 6] if b.shape[-1] > 6 else np.full(b.shape[:-1], DEFAULT_BOX_LUMA)
+    c, s = np.cos(b[..., 2]), np.sin(b[..., 2])
+    z = np.zeros_like(c)
     # the face seen by a ray going +x_local has outward normal -x_local, and so on
-    normals = [(-c, -s), (c, s), (s, -c), (-s, c)]
-    for j, (nx, ny) in enumerate(normals):
-        gains = np.array([luma_gain((a, bb, 0.0)) for a, bb in zip(nx, ny, strict=True)])
-        out[:, 6 + j] = np.minimum(albedo * gains, 255.0)
-    out[:, 10] = np.minimum(albedo * luma_gain((0.0, 0.0, 1.0)), 255.0)
+    normals = np.stack(
+        [np.stack(v, -1) for v in ((-c, -s, z), (c, s, z), (s, -c, z), (-s, c, z), (z, z, z + 1.0))], axis=-2
+    )
+    out[..., 6:11] = np.minimum(albedo[..., None] * luma_gains(normals), 255.0)
     return out
+
+
+def _kernel_boxes(boxes: np.ndarray | None, n: int) -> np.ndarray:
+    """boxes for the kernel: (1, M, BOX_COLS) shared by all cars or (N, M, BOX_COLS) per car, C-contiguous,
+    rows with a non-finite value made empty (zero size) so that no NaN reaches the kernel."""
+    bx = box_array(boxes)
+    if bx.ndim == 2:
+        bx = bx[None]
+    elif bx.shape[0] != n:
+        raise ValueError(f"per-car boxes must have shape ({n}, M, cols) for {n} cars, got {bx.shape}")
+    bad = ~np.isfinite(bx).all(axis=-1)
+    if bad.any():
+        bx = bx.copy()
+        bx[bad] = 0.0
+    return np.ascontiguousarray(bx, dtype=np.float64)
+
+
+def _away_from_zero(kz: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    return np.where(np.abs(kz) < eps, np.where(kz < 0, -eps, eps), kz)
 
 
 class CameraRenderer:
@@ -319,6 +350,15 @@ class CameraRenderer:
         self.walls = wall_boxes(track, self.appearance)
         tex = self.texture
         self._lev_inv = (1.0 / (tex.texel * 2.0 ** np.arange(tex.n_levels))).astype(np.float64)
+        # for the box kernel: 1 / slope of the pixel-centre rays, and the 2×2 subsample rays of each pixel
+        # next to each other (rows, cols·4), float32; slopes kept away from 0 (the horizon) so that the
+        # reciprocals stay finite
+        p = self.plan
+        self._pix_ikz = (1.0 / _away_from_zero(p.pix_kz.astype(np.float64))).astype(np.float32)
+        self._sub = tuple(
+            np.ascontiguousarray(a.transpose(1, 2, 0).reshape(IMAGE_HEIGHT, -1), dtype=np.float32)
+            for a in (p.sub_hx, p.sub_hy, 1.0 / _away_from_zero(p.sub_kz))
+        )
 
     @property
     def sky_luma(self) -> float:
@@ -339,9 +379,11 @@ class CameraRenderer:
         """Camera images of cars at base_link poses x, y, yaw (N,) [m, m, rad].
 
         Returns (N, 120, 160) uint8 for 'front'/'left' (or FRONT_FACING_CAMERA/LEFT_CAMERA), and
-        (N, 120, 160, 2) for 'stereo' (STEREO_CAMERAS; channel 0 = left). boxes: (K, 6) [cx, cy, yaw,
-        length, width, height] (an optional 7th column is the albedo grey, default 180), shared by all
-        cars; exclude: (N,) index of each car's own box in `boxes` (-1: none). out: optional output array.
+        (N, 120, 160, 2) for 'stereo' (STEREO_CAMERAS; channel 0 = left). boxes: shared by all cars,
+        (K, 6) [cx, cy, yaw, length, width, height] (an optional 7th column is the albedo grey, default
+        180) or (K, BOX_COLS); or per car, (N, M, BOX_COLS) from `objects_view.object_boxes` (car i sees
+        boxes[i] only). Rows holding NaN are skipped. exclude: (N,) index of a box each car does not see
+        (its own, with shared boxes; -1: none). out: optional output array.
         """
         rig = CameraRig.get(camera)
         x, y, yaw = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, yaw))
@@ -355,7 +397,7 @@ class CameraRenderer:
             out = np.empty(shape, dtype=np.uint8)
         elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
             raise ValueError(f"out must be a C-contiguous uint8 array of shape {shape}")
-        bx = box_array(boxes)
+        bx = _kernel_boxes(boxes, n)
         excl = np.full(n, -1, dtype=np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
         if excl.shape != (n,):
             raise ValueError(f"exclude must have shape ({n},), got {excl.shape}")
@@ -366,7 +408,7 @@ class CameraRenderer:
             t.packed, t.lev_off, t.lev_w, t.lev_h, self._lev_inv, t.x0, t.y0,
             p.slot_row, p.slot_level, p.slot_weight, p.slot_gx, p.slot_gy, p.row_sky, np.float32(self.sky_luma),
             self.walls, p.row_tmax, p.row_kz_lo, p.row_kz_hi, p.half_fov, p.pix_hx, p.pix_hy, p.pix_kz, p.pix_g,
-            bx, excl, p.sub_hx, p.sub_hy, p.sub_kz, out.reshape(n, IMAGE_HEIGHT, IMAGE_WIDTH, rig.channels),
+            bx, excl, self._pix_ikz, *self._sub, out.reshape(n, IMAGE_HEIGHT, IMAGE_WIDTH, rig.channels),
         )  # fmt: skip
         return out
 
@@ -377,16 +419,37 @@ class CameraRenderer:
         return float(xy[0, 0]), float(xy[0, 1]), float(yaw[0])
 
 
-def save_view_png(track: Track, at: float, out: str, *, camera: str = "front", reverse: bool = False) -> None:
+def save_view_png(
+    track: Track,
+    at: float,
+    out: str,
+    *,
+    camera: str = "front",
+    reverse: bool = False,
+    objects: tuple[np.ndarray, np.ndarray, Sequence[str]] | None = None,
+    pose: tuple[float, float, float] | None = None,
+) -> None:
     """What the car sees at lap fraction `at` (start pose on the centre line there, heading along the
-    track), upscaled, next to a top-down map with the car drawn (for `drlocal render`)."""
+    track; or `pose` = (x, y, yaw) [m, m, rad] if given), upscaled, next to a top-down map with the car
+    drawn (for `drlocal render`). objects: (xy (K, 2), yaw (K,), kinds) obstacles and other cars
+    (`objects_view.KINDS`), drawn in the view and as footprints on the map."""
     import matplotlib.pyplot as plt
 
-    from drlocal.tracks.plot import draw_track
+    from drlocal.sensors.objects_view import object_boxes
+    from drlocal.tracks.plot import draw_objects, draw_track
 
     renderer = CameraRenderer(track)
-    x, y, yaw = renderer.start_pose(at, reverse=reverse)
-    img = renderer.render(np.array([x]), np.array([y]), np.array([yaw]), camera=camera)[0]
+    if pose is None:
+        x, y, yaw = renderer.start_pose(at, reverse=reverse)
+    else:
+        x, y, yaw = (float(v) for v in pose)
+    boxes = None
+    if objects is not None:
+        oxy = np.asarray(objects[0], dtype=np.float64).reshape(-1, 2)
+        oyaw = np.asarray(objects[1], dtype=np.float64).reshape(-1)
+        kinds = list(objects[2])
+        boxes = object_boxes(oxy[None], oyaw[None], kinds)
+    img = renderer.render(np.array([x]), np.array([y]), np.array([yaw]), camera=camera, boxes=boxes)[0]
     views = [img[..., k] for k in range(img.shape[-1])] if img.ndim == 3 else [img]
     rig = CameraRig.get(camera)
     titles = ["left", "right"] if rig.channels == 2 else [rig.name]
@@ -401,6 +464,8 @@ def save_view_png(track: Track, at: float, out: str, *, camera: str = "front", r
         ax.set_yticks([0, 30, 60, 90, 119])
     ax = axes[-1]
     draw_track(ax, track, reverse=reverse)
+    if objects is not None:
+        draw_objects(ax, oxy, oyaw, kinds)
     c, s = np.cos(yaw), np.sin(yaw)
     body = np.array([[-0.09, -0.09], [0.19, -0.09], [0.19, 0.09], [-0.09, 0.09], [-0.09, -0.09]])
     ax.plot(x + c * body[:, 0] - s * body[:, 1], y + s * body[:, 0] + c * body[:, 1], color="tab:blue", lw=1.5)
@@ -409,7 +474,8 @@ def save_view_png(track: Track, at: float, out: str, *, camera: str = "front", r
     reach = 1.5
     for a in (yaw - half, yaw + half):
         ax.plot([cx, cx + reach * np.cos(a)], [cy, cy + reach * np.sin(a)], color="tab:blue", lw=0.8, ls="--")
-    ax.set_title(f"{track.name} at {at:.3f} of the lap{' (reversed)' if reverse else ''}", fontsize=9)
+    where = f"at {at:.3f} of the lap" if pose is None else f"car at ({x:.2f}, {y:.2f})"
+    ax.set_title(f"{track.name} {where}{' (reversed)' if reverse else ''}", fontsize=9)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

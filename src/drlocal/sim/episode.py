@@ -26,7 +26,9 @@ from shapely.geometry import Point
 from drlocal.errors import InvalidActionError, NonFiniteStateError
 from drlocal.sim import car as carmod
 from drlocal.sim.car import STEP_SECONDS, CarParams, CarState
+from drlocal.sim.objects import TrackObjects, lane_pose
 from drlocal.sim.params import ParamsBatch, compute_geometry
+from drlocal.sim.race import HEAD_TO_MODEL, START_POS_OFFSET, TIME_TRIAL, RaceOptions
 from drlocal.sim.reward import RewardFunction, load_reward_function
 from drlocal.tracks.track import Track
 
@@ -111,6 +113,8 @@ class StepResult:
     pause_duration: np.ndarray | None = None  # pause left after this step [s]
     reset: np.ndarray | None = None  # cars re-placed (reset) at this step
     laps: np.ndarray | None = None  # laps completed so far in the episode
+    crashed_object: np.ndarray | None = None  # index of the object each car's footprint touched, -1: none
+    obstacle_crash_counter: np.ndarray | None = None  # simtrace column: resets at the same obstacle (mercy)
 
     @property
     def progress(self) -> np.ndarray:
@@ -130,6 +134,8 @@ class World:
         start_ndist: np.ndarray | float | None = None,
         dt: float = STEP_SECONDS,
         advance_stride: int = 1,
+        race: RaceOptions | None = None,
+        stereo: bool = False,
     ) -> None:
         self.track = track
         self.n = int(n_cars)
@@ -156,9 +162,27 @@ class World:
         self.pause_left = np.zeros(n)  # remaining pause after a reset [s]
         self.resets = np.zeros(n, dtype=np.int64)  # resets used this episode
         self.laps = np.zeros(n, dtype=np.int64)  # laps completed this episode
+        # other objects on the track (obstacles, bot cars, other racecars), per car (contract §11)
+        self.race = race or RaceOptions()
+        self.stereo = bool(stereo)  # object_in_camera tests both stereo frustums
+        self.objects = TrackObjects(track, n, self.race)
+        self.head_to_model = self.race.race_type == HEAD_TO_MODEL
+        self.parked = np.zeros(n, dtype=bool)  # HEAD_TO_MODEL with done condition "all": finished cars
+        self.obstacle_crash_counter = np.zeros(n, dtype=np.int64)
+        self.mercy_object = np.full(n, -1, dtype=np.int64)  # obstacle of the last reset near one
+        if self.race.race_type != TIME_TRIAL and self.objects.k:
+            # the simapp places its obstacles once at start-up, before the first episode reset
+            self.objects.place(np.ones(n, dtype=bool), self.reverse, self._ordinal(np.zeros(n, dtype=np.int64)) - 1)
         self.reset()
 
     # ----- episode starts -----
+
+    def _ordinal(self, episode: np.ndarray) -> np.ndarray:
+        """Number of each car's episode `episode` (N,) within its DeepRacer worker (0 = first): car i plays the
+        worker's episodes i, i + N, i + 2N, … when the N cars sweep the start line together (advance_stride = N)."""
+        if self.advance_stride > 1:
+            return np.arange(self.n) + self.advance_stride * episode
+        return episode
 
     def start_poses(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Start poses (xy (k, 2), yaw (k,)) of the selected cars: centre line at start_ndist, heading
@@ -171,6 +195,27 @@ class World:
             if sel.any():
                 lines = self.track.lines(direction)
                 xy[sel], yaw[sel] = lines.pose_at(self.start_ndist[idx[sel]] * lines.length)
+        if self.head_to_model and self.n > 1 and not self.options.training:
+            # several racecars (simapp get_racecar_start_pose): car i starts 0.75·i m behind the line,
+            # even cars on the outer lane, odd cars on the inner lane
+            for row, i in enumerate(idx):
+                lines = self.track.lines(bool(self.reverse[i]))
+                lane = "inner_lane" if i % 2 else "outer_lane"
+                lane_len = float(lines._line(lane).length)
+                d = (self.start_ndist[i] * lines.length - START_POS_OFFSET * i) % lane_len
+                p, a = lines.pose_at(np.array([d]), line=lane)
+                xy[row], yaw[row] = p[0], a[0]
+        elif self.options.training and self.objects.k:
+            # training: an object within 1 m of the start (as placed for the previous episode: the agent is
+            # reset before the obstacles) moves the start to the lane opposite to it
+            for row, i in enumerate(idx):
+                lines = self.track.lines(bool(self.reverse[i]))
+                start_dist = self.start_ndist[i] * lines.length
+                kk = self.objects.closest(int(i), start_dist, obstacles_only=False)
+                if kk >= 0:
+                    lane = "outer_lane" if self.objects.is_inner(int(i), kk) else "inner_lane"
+                    p, a = lane_pose(lines, np.array([start_dist]), np.array([lane == "outer_lane"]))
+                    xy[row], yaw[row] = p[0], a[0]
         return xy, yaw
 
     def reset(self, mask: np.ndarray | None = None) -> None:
@@ -205,6 +250,13 @@ class World:
         self.pause_left[mask] = 0.0
         self.resets[mask] = 0
         self.laps[mask] = 0
+        self.obstacle_crash_counter[mask] = 0
+        self.mercy_object[mask] = -1
+        self.parked[mask] = False
+        if self.objects.k and not self.head_to_model:
+            self.objects.place(mask, self.reverse, self._ordinal(self.episode))
+        if self.head_to_model:
+            self.objects.set_racecars(*self._racecar_poses())
 
     # ----- one step -----
 
@@ -213,6 +265,13 @@ class World:
         return compute_geometry(
             self.track, self.reverse, self.car.x, self.car.y, self.car.yaw, self.start_ndist, self.prev_progress
         )
+
+    def _racecar_poses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """HEAD_TO_MODEL: base poses of the cars as objects for the others; parked cars leave the track."""
+        x, y = self.car.x.copy(), self.car.y.copy()
+        x[self.parked] = np.nan
+        y[self.parked] = np.nan
+        return x, y, self.car.yaw.copy()
 
     def step(self, speed: np.ndarray, steering_angle: np.ndarray, active: np.ndarray | None = None) -> StepResult:
         """One DeepRacer step for every car with commanded speed [m/s] and steering [deg], each (N,).
@@ -223,8 +282,14 @@ class World:
         speed = np.broadcast_to(np.asarray(speed, dtype=np.float64), (self.n,))
         steer = np.broadcast_to(np.asarray(steering_angle, dtype=np.float64), (self.n,))
         act = np.ones(self.n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        act = act & ~self.parked
         self._check_finite(act, speed, steer)
         self.steps[act] += 1.0
+        objs = self.objects
+        if objs.k:
+            objs.send_action(act, self.sim_time)  # bots in RUN move to this step's sim time
+            if self.head_to_model:
+                objs.set_racecars(*self._racecar_poses())
         geo = self.geometry()
         paused = act & (self.pause_left > 0.0)
         prepare = act & (self.steps == 1.0)
@@ -240,10 +305,29 @@ class World:
         self.reverse_count = np.where(act, falling, self.reverse_count)
         self.prev_xy = np.where(act[:, None], xy, self.prev_xy)
 
+        # collisions: footprint corners inside another object's footprint (contract §3.1); a car or bot car
+        # only counts when the agent is behind it, otherwise the step is `in_progress` (and nothing else is
+        # judged on it, as in the simapp's elif chain); a bot that rear-ends the agent freezes the bots
+        hit = objs.collide(self.car.x, self.car.y, self.car.yaw) if objs.k else np.full(self.n, -1)
+        hit = np.where(run, hit, -1)
+        crash = hit >= 0
+        counted = crash.copy()
+        rear_ended = np.zeros(self.n, dtype=bool)
+        for i in np.flatnonzero(crash):
+            k = int(hit[i])
+            if objs.is_obstacle[k]:
+                continue
+            agent = (geo.progress[i] + self.start_ndist[i] * 100.0) % 100.0
+            other = objs.ndist_of(int(i), k) * 100.0 % 100.0
+            counted[i] = agent < other
+            rear_ended[i] = agent > other and objs.kinds[k] == "bot_car"
+
         lap = run & (geo.progress >= 100.0)
-        off = run & geo.is_offtrack
-        immobile = run & (self.immobile_count >= opts.immobilized_steps)
-        reversed_ = run & (self.reverse_count >= opts.number_of_reverse_counts)
+        crashed = counted & ~lap
+        ignored = crash & ~counted & ~lap  # a crash into a car ahead of which the agent is: in_progress
+        off = run & geo.is_offtrack & ~crash
+        immobile = run & (self.immobile_count >= opts.immobilized_steps) & ~crash
+        reversed_ = run & (self.reverse_count >= opts.number_of_reverse_counts) & ~crash
         status = np.full(self.n, IN_PROGRESS, dtype=object)
         status[prepare] = PREPARE
         status[paused] = "pause"
@@ -251,18 +335,25 @@ class World:
         status[reversed_] = REVERSED
         status[immobile] = IMMOBILIZED
         status[off] = OFF_TRACK
+        status[crashed] = CRASHED
+        status[ignored] = IN_PROGRESS
         status[lap] = LAP_COMPLETE
-        terminal = (off | immobile | reversed_) & ~lap
+        terminal = (crashed | off | immobile | reversed_) & ~lap
         self.laps[lap] += 1
         lap_done = lap & (~np.bool_(opts.continuous) | (self.laps >= opts.number_of_trials))
         pause_now = terminal & (self.resets < opts.number_of_resets)
         truncated = run & (self.steps >= MAX_STEPS) & ~(lap_done | terminal)
         done = lap_done | (terminal & ~pause_now) | truncated
+        # `is_crashed` is the crash rule's flag, forced to False when the step neither ends nor pauses
+        is_crashed = crash & (done | pause_now)
 
         reward = np.zeros(self.n)
+        view = (objs.observe(np.stack([geo.x, geo.y], axis=-1), self.car.x, self.car.y, self.car.yaw, self.stereo)
+                if objs.k else None)
         params = [
             geo.params_dict(
-                i, speed=speed[i], steering_angle=steer[i], steps=self.steps[i], sim_time=self.sim_time[i]
+                i, speed=speed[i], steering_angle=steer[i], steps=self.steps[i], sim_time=self.sim_time[i],
+                is_crashed=bool(is_crashed[i]), objects=objs.params(i, view) if view is not None else None,
             )
             for i in range(self.n)
         ]
@@ -273,16 +364,27 @@ class World:
         self.prev_progress = np.where(act, new_prev, self.prev_progress)
 
         if pause_now.any():
-            self._replace_after_reset(pause_now, prev_before, last_xy)
-            penalty = np.where(immobile, 0.0, opts.off_track_penalty)
-            self.pause_left[pause_now] = penalty[pause_now]
+            for i in np.flatnonzero(pause_now):
+                if crashed[i]:
+                    self.pause_left[i] = opts.collision_penalty
+                    if objs.is_obstacle[int(hit[i])]:
+                        # crash into an obstacle: re-placed at once from the current progress (behind it)
+                        self._replace(int(i), float(geo.progress[i]), xy[i])
+                else:
+                    self.pause_left[i] = 0.0 if immobile[i] else opts.off_track_penalty
+                    self._replace(int(i), float(prev_before[i]), last_xy[i])
             self.resets[pause_now] += 1
         left = self.pause_left[paused] - self.dt
         self.pause_left[paused] = np.where(left > 1e-9, left, 0.0)  # 1.0 s is exactly 15 steps
+        if objs.k:
+            objs.judge(act, rear_ended, self.dt)
+        counter = self.obstacle_crash_counter.copy()
+        self.obstacle_crash_counter[done] = 0  # the simapp clears it once the step is logged
         result = StepResult(
             reward=reward, done=done, status=status, steps=self.steps.copy(), sim_time=self.sim_time.copy(),
             speed=speed.copy(), steering_angle=steer.copy(), geometry=geo, params=params, truncated=truncated,
             pause_duration=self.pause_left.copy(), reset=pause_now, laps=self.laps.copy(),
+            crashed_object=hit, obstacle_crash_counter=counter,
         )
 
         # physics: running cars drive; PREPARE, paused, re-placed and finished cars are held
@@ -329,26 +431,49 @@ class World:
             hint="a pose was set outside any track (|x|, |y| beyond ~1e150 m) or the simulator has a bug: "
             "please report it with the values above.")
 
-    def _replace_after_reset(self, mask: np.ndarray, prev_progress: np.ndarray, last_xy: np.ndarray) -> None:
-        """Re-place cars after an off-track/reversed/immobilized reset (simapp `_get_car_reset_model_state`):
-        at the previous step's progress along the centre line, on the inner or outer lane whichever
-        is closer to the previous step's pose, heading along that lane, at rest."""
-        for i in np.flatnonzero(mask):
-            lines = self.track.lines(bool(self.reverse[i]))
-            dist = ((self.start_ndist[i] + prev_progress[i] / 100.0) % 1.0) * lines.length
-            centre = lines.interpolate(np.array([dist]))
+    def _replace(self, i: int, progress: float, ref_xy: np.ndarray) -> None:
+        """Re-place car i after a reset (simapp `_get_car_reset_model_state`), at rest.
+
+        The spawn point is `progress` [%] of the lap from the episode's start, on the centre line. If an
+        obstacle lies within 1 m of it along the track, the car goes RESET_BEHIND_DIST behind that obstacle
+        on the lane opposite to it (with the mercy reset: RESET_AHEAD_DIST ahead of it after
+        MAX_RESETS_AFTER_CRASH resets at the same obstacle); otherwise on the inner or outer lane, whichever
+        is closer to `ref_xy` (the previous step's pose after off-track / reversed / immobilized).
+        """
+        lines = self.track.lines(bool(self.reverse[i]))
+        spawn = ((self.start_ndist[i] + progress / 100.0) % 1.0) * lines.length
+        objs, race = self.objects, self.race
+        k = objs.closest(i, spawn, obstacles_only=True) if objs.k else -1
+        if k >= 0:
+            obj_dist = objs.center_dist(i, k)
+            spawn = obj_dist - race.reset_behind_dist
+            if race.enable_mercy_reset:
+                if self.mercy_object[i] != k:
+                    self.mercy_object[i] = k
+                    self.obstacle_crash_counter[i] = 1
+                else:
+                    self.obstacle_crash_counter[i] += 1
+                if self.obstacle_crash_counter[i] == race.max_resets_after_crash:
+                    spawn = obj_dist + race.reset_ahead_dist
+                    self.obstacle_crash_counter[i] = 0
+            outer = objs.is_inner(i, k)
+            p, a = lane_pose(lines, np.array([spawn % lines.length]), np.array([outer]))
+            best_xy, best_yaw = p[0], float(a[0])
+        else:
+            centre = lines.interpolate(np.array([spawn]))
             best = None
             for lane in ("inner_lane", "outer_lane"):
                 lane_line = lines._line(lane)
                 d = float(lane_line.project(Point(float(centre[0, 0]), float(centre[0, 1]))))
-                xy, yaw = lines.pose_at(np.array([d]), line=lane)
-                gap = float(np.hypot(*(xy[0] - last_xy[i])))
+                pxy, pyaw = lines.pose_at(np.array([d]), line=lane)
+                gap = float(np.hypot(*(pxy[0] - ref_xy)))
                 if best is None or gap < best[0]:
-                    best = (gap, xy[0], yaw[0])
+                    best = (gap, pxy[0], float(pyaw[0]))
             assert best is not None
-            m = np.zeros(self.n, dtype=bool)
-            m[i] = True
-            self.car.place(m, best[1][0], best[1][1], best[2])
-            self.prev_xy[i] = best[1]
-            self.reverse_count[i] = 0
-            self.immobile_count[i] = 0
+            best_xy, best_yaw = best[1], best[2]
+        m = np.zeros(self.n, dtype=bool)
+        m[i] = True
+        self.car.place(m, best_xy[0], best_xy[1], best_yaw)
+        self.prev_xy[i] = best_xy
+        self.reverse_count[i] = 0
+        self.immobile_count[i] = 0

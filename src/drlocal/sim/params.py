@@ -69,10 +69,12 @@ class ParamsBatch:
         steps: float = 2.0,
         is_crashed: bool = False,
         sim_time: float = 0.0,
+        objects: dict | None = None,
     ) -> dict:
-        """The complete `params` dict of car i, with time-trial defaults for all object keys."""
+        """The complete `params` dict of car i: time-trial defaults for the object keys unless `objects`
+        (from `TrackObjects.params`) gives them."""
         lines = self.track.lines(bool(self.reversed[i]))
-        return {
+        out = {
             "all_wheels_on_track": bool(self.all_wheels_on_track[i]),
             "x": float(self.x[i]),
             "y": float(self.y[i]),
@@ -101,6 +103,9 @@ class ParamsBatch:
             "object_in_camera": False,
             "sim_time": float(sim_time),
         }
+        if objects:
+            out.update(objects)
+        return out
 
 
 _WAYPOINTS_CACHE: dict[int, tuple[tuple[float, float], ...]] = {}
@@ -205,6 +210,8 @@ def reward_params(
     start_ndist: float = 0.0,
     prev_progress: float | None = None,
     reverse: bool = False,
+    objects: list | None = None,
+    stereo: bool = False,
 ) -> dict:
     """The reward function's `params` for one car, exactly as the DeepRacer simulator builds them.
 
@@ -218,6 +225,12 @@ def reward_params(
         prev_progress: previous step's progress [%] for the lap-line wrap rule (±50 %); None (default): no
             previous step, so the pose's own progress in (0, 100] without the wrap rule.
         reverse: drive the track in the reversed direction (`is_reversed`).
+        objects: other objects on the track, in spawn order: dicts with `x`, `y` [m], `heading` [deg],
+            `type` ('box_obstacle' (default), 'deepracer_box_obstacle', 'amazon_box_obstacle',
+            'obstacle_bot_car', 'bot_car', 'racecar') and `speed` [m/s] for bot cars, or (x, y[, heading])
+            tuples for boxes. Fills every object key (`objects_location`, `closest_objects`,
+            `object_in_camera`, …) and `is_crashed` exactly as the simulator does for such a scene.
+        stereo: the car has STEREO_CAMERAS (`object_in_camera` tests both frustums).
 
     Example:
         >>> from drlocal import load_track, reward_params
@@ -241,8 +254,18 @@ def reward_params(
         track = load_track(track)
     # NaN as the previous progress makes both wrap comparisons false: the pose's own progress
     prev = math.nan if prev_progress is None else float(prev_progress)
-    batch = compute_geometry(
-        track, reverse, np.array([float(x)]), np.array([float(y)]), np.radians([float(heading)]),
-        np.array([float(start_ndist) % 1.0]), np.array([prev]),
-    )
-    return batch.params_dict(0, speed=speed, steering_angle=steering_angle, steps=steps)
+    bx, by, yaw = np.array([float(x)]), np.array([float(y)]), np.radians([float(heading)])
+    batch = compute_geometry(track, reverse, bx, by, yaw, np.array([float(start_ndist) % 1.0]), np.array([prev]))
+    if not objects:
+        return batch.params_dict(0, speed=speed, steering_angle=steering_angle, steps=steps)
+    from drlocal.sim.objects import TrackObjects  # objects build on params, not the other way round
+
+    objs = TrackObjects.fixed(track, list(objects), reverse=reverse)
+    view = objs.observe(np.stack([batch.x, batch.y], axis=-1), bx, by, yaw, stereo=stereo)
+    hit = int(objs.collide(bx, by, yaw)[0])
+    crashed = hit >= 0
+    if crashed and not objs.is_obstacle[hit]:  # a car only counts when the agent is behind it
+        agent = (float(batch.progress[0]) + float(start_ndist) % 1.0 * 100.0) % 100.0
+        crashed = agent < objs.ndist_of(0, hit) * 100.0 % 100.0
+    return batch.params_dict(0, speed=speed, steering_angle=steering_angle, steps=steps, is_crashed=crashed,
+                             objects=objs.params(0, view))

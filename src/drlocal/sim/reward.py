@@ -353,6 +353,32 @@ def load_reward_function(
     return _from_source(read_user_text(path, "the reward function"), str(path), limit)
 
 
+#: Time limit for running a reward file's top level (imports, tables) when it is loaded [s]; DeepRacer's
+#: reward-function validator allows 5 s. Off when the per-call limit is off (DRLOCAL_REWARD_TIMEOUT_S=0).
+LOAD_TIMEOUT_S = 10.0
+
+
+def _load_limited(code: Any, namespace: dict[str, Any], filename: str, call_limit: float | None) -> None:
+    """Run the module's top level, stopped after LOAD_TIMEOUT_S (an endless loop outside reward_function)."""
+    if call_limit is None or not _CAN_ALARM or threading.get_ident() != _MAIN_THREAD:
+        exec(code, namespace)
+        return
+    runner = RewardFunction(lambda _params: exec(code, namespace), filename, source_path=filename,
+                            timeout_s=LOAD_TIMEOUT_S)
+    t0 = time.perf_counter()
+    _, exc = runner._call_with_alarm({}, LOAD_TIMEOUT_S, t0)
+    if isinstance(exc, _Alarm):
+        line = runner._user_line(exc)
+        where = f"{filename}, line {line}" if line else filename
+        raise RewardTimeoutError(
+            f"{where}: loading the reward function did not finish within {LOAD_TIMEOUT_S:g} s and was stopped "
+            "(the file's top level, outside reward_function, runs when it is loaded).",
+            hint="look for an endless loop or slow code at the top level of the file; DeepRacer's validator allows "
+            f"5 s. {TIMEOUT_ENV}=0 turns the limits off.")
+    if exc is not None:
+        raise exc
+
+
 def _from_source(text: str, filename: str, timeout_s: float | None = DEFAULT_REWARD_TIMEOUT_S) -> RewardFunction:
     try:
         code = compile(text, filename, "exec")
@@ -364,7 +390,9 @@ def _from_source(text: str, filename: str, timeout_s: float | None = DEFAULT_REW
         ) from None
     namespace: dict[str, Any] = {"__name__": "reward_function", "__file__": filename}
     try:
-        exec(code, namespace)
+        _load_limited(code, namespace, filename, timeout_s)
+    except RewardTimeoutError:
+        raise
     except Exception as exc:
         line = None
         for frame in traceback.extract_tb(exc.__traceback__):

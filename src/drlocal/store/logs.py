@@ -75,14 +75,15 @@ class SimtraceWriter:
 def simtrace_row(
     *, episode: int, steps: float, x: float, y: float, yaw: float, steer: float, throttle: float, action: Any,
     reward: float, done: bool, on_track: bool, progress: float, closest_waypoint: int, track_len: float,
-    tstamp: float, status: str, pause_duration: float = 0.0,
+    tstamp: float, status: str, pause_duration: float = 0.0, obstacle_crash_counter: int = 0,
 ) -> dict[str, Any]:
     return {
         "episode": int(episode), "steps": float(steps), "X": float(x), "Y": float(y), "yaw": float(yaw),
         "steer": float(steer), "throttle": float(throttle), "action": action, "reward": float(reward),
         "done": bool(done), "all_wheels_on_track": bool(on_track), "progress": float(progress),
         "closest_waypoint": int(closest_waypoint), "track_len": float(track_len), "tstamp": round(float(tstamp), 3),
-        "episode_status": status, "pause_duration": float(pause_duration), "obstacle_crash_counter": 0,
+        "episode_status": status, "pause_duration": float(pause_duration),
+        "obstacle_crash_counter": int(obstacle_crash_counter),
         "wall_clock": time.time(),
     }
 

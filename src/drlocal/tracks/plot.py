@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
@@ -49,3 +51,30 @@ def save_track_png(track: Track, out: str, *, reverse: bool = False) -> None:
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
+
+
+def draw_objects(ax: Axes, xy: np.ndarray, yaw: np.ndarray, kinds: Sequence[str]) -> None:
+    """Draw the footprints of obstacles and other cars on a top-down map (metres).
+
+    xy (K, 2) base positions [m], yaw (K,) [rad], kinds: names from `objects_view.KINDS`. Boxes get the
+    simapp's 0.5 × 0.4 m collision footprint in brown, cars their 0.32352 × 0.1961 m one in dark grey with
+    a tick towards the front. Objects with a NaN position are left out.
+    """
+    from drlocal.sensors.objects_view import BOX_FOOTPRINT, CAR_FOOTPRINT, is_car
+
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    yaw = np.asarray(yaw, dtype=np.float64).reshape(-1)
+    corners = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1], [1, 1]], dtype=np.float64) / 2
+    for (x, y), a, kind in zip(xy, yaw, kinds, strict=True):
+        if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(a)):
+            continue
+        car = is_car(kind)
+        length, width = CAR_FOOTPRINT if car else BOX_FOOTPRINT
+        c, s = np.cos(a), np.sin(a)
+        lx, ly = corners[:, 0] * length, corners[:, 1] * width
+        px, py = x + c * lx - s * ly, y + s * lx + c * ly
+        if car:
+            ax.fill(px, py, color="#2b2b2b", zorder=6)
+            ax.plot([x, x + c * length / 2], [y, y + s * length / 2], color="#f2c200", lw=1.2, zorder=7)
+        else:
+            ax.fill(px, py, color=(0.482, 0.38, 0.309), ec="#3d2f24", lw=0.6, zorder=6)
