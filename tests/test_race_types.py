@@ -134,3 +134,27 @@ def test_env_keywords_put_boxes_in_the_camera() -> None:
     assert len(info["params"][0]["objects_location"]) == 2
     with pytest.raises(TypeError, match="unknown keyword"):
         DeepRacerVectorEnv(1, "reinvent_base", race_type="OBJECT_AVOIDANCE", number_of_boxes=3)
+
+
+def test_head_to_model_env_cars_race_each_other() -> None:
+    env = DeepRacerVectorEnv(2, "reinvent_base", training=False, race_type="HEAD_TO_MODEL")
+    obs, info = env.reset(seed=0)
+    w = env.world
+    lines = w.track.forward
+    d = lines.project(np.stack([w.car.x, w.car.y], axis=-1), normalized=False)
+    assert d[0] == pytest.approx(0.0, abs=0.02) and d[1] == pytest.approx(lines.length - 0.75, abs=0.02)
+    # car 0 on the outer lane (right of the centre line on this CCW track), car 1 on the inner lane
+    centre = lines.interpolate(d)
+    assert w.car.y[0] < centre[0, 1] and w.car.y[1] > centre[1, 1]
+    _, _, _, _, info = env.step(np.array([0, 0]))
+    p0, p1 = info["params"]
+    assert p0["objects_location"] == [[pytest.approx(w.car.x[1]), pytest.approx(w.car.y[1])]]
+    assert p1["objects_location"] == [[pytest.approx(w.car.x[0]), pytest.approx(w.car.y[0])]]
+    # car 1 sees car 0 ahead in its camera: darker pixels than an empty road view
+    alone = DeepRacerVectorEnv(1, "reinvent_base", training=False)
+    alone.reset(seed=0)
+    alone.world.car.place(np.ones(1, bool), w.car.x[1], w.car.y[1], w.car.yaw[1])
+    empty = alone._observe()
+    assert (np.abs(obs[1].astype(int) - empty[0].astype(int)) > 30).sum() > 100
+    with pytest.raises(ValueError, match="training=False"):
+        DeepRacerVectorEnv(2, "reinvent_base", race_type="HEAD_TO_MODEL")

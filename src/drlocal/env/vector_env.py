@@ -23,8 +23,10 @@ HEAD_TO_BOT (bot cars driving the lanes); the obstacle and bot settings are furt
 names of `drlocal.sim.race.RaceOptions` (`number_of_obstacles`, `randomize_obstacle_locations`,
 `object_positions`, `number_of_bot_cars`, `bot_car_speed`, `is_lane_change`, …) or a whole
 `race=RaceOptions(...)`. Every car of the batch has its own objects; they are drawn in its camera
-images and hit by its LIDAR, and a crash (`crashed`) ends the episode. HEAD_TO_MODEL (cars racing each
-other) is a two-model evaluation: `drlocal evaluate --opponent`.
+images and hit by its LIDAR, and a crash (`crashed`) ends the episode. HEAD_TO_MODEL (with
+training=False) makes the env's N cars race each other: car i starts 0.75·i m behind the line (even
+cars on the outer lane, odd on the inner), each sees the others as objects; `drlocal evaluate
+--opponent` uses it to race two trained models.
 
 ## Starting State
 Centre line at the episode's start position, heading to the next waypoint, at rest. Car i
@@ -76,11 +78,7 @@ def _race_options(race: RaceOptions | None, race_type: str, settings: dict[str, 
         raise TypeError(f"unknown keyword(s) {', '.join(unknown)}; race settings are {', '.join(sorted(names))}")
     if race is not None:
         return replace(race, **settings) if settings else race
-    race_opts = RaceOptions(race_type=race_type, **settings)
-    if race_opts.race_type == HEAD_TO_MODEL:
-        raise ValueError("race_type HEAD_TO_MODEL races two trained models against each other: use "
-                         "`drlocal evaluate --opponent PREFIX` (or drlocal.learn.evaluate.evaluate(..., opponent=...))")
-    return race_opts
+    return RaceOptions(race_type=race_type, **settings)
 
 
 def object_boxes_of(world: World) -> np.ndarray | None:
@@ -141,6 +139,10 @@ class DeepRacerVectorEnv(VectorEnv):
             reverse_direction=reverse_direction,
         )
         self.race = _race_options(race, race_type, race_settings)
+        if self.race.race_type == HEAD_TO_MODEL and training:
+            raise ValueError("race_type HEAD_TO_MODEL is a race of the env's cars against each other, for evaluation: "
+                             "pass training=False (DeepRacer has no head-to-model training), or use `drlocal evaluate "
+                             "--opponent PREFIX` to race two trained models")
         self.autoreset_mode = _coerce_autoreset(autoreset_mode)
         self.metadata = dict(self.metadata, autoreset_mode=self.autoreset_mode)
         self.render_mode = render_mode
