@@ -347,6 +347,19 @@ def train(
     console.print(f"model: {where}  (last checkpoint {state.checkpoint}, best {best})", highlight=False)
 
 
+def _race_summary(race) -> str:
+    """One line on the race type's objects, for `train --check`."""
+    if race.n_obstacles:
+        where = ("at " + ", ".join(f"{nd:g}/{'outer' if lane == -1 else 'inner'}" for nd, lane in race.object_positions)
+                 if race.object_positions else "randomised every episode" if race.randomize_obstacle_locations
+                 else "spread over the lap")
+        return f"{race.race_type}: {race.n_obstacles} {race.obstacle_kind} {where}"
+    if race.n_bots:
+        return (f"{race.race_type}: {race.n_bots} bot cars at {race.bot_car_speed:g} m/s"
+                + (", changing lanes" if race.is_lane_change else ""))
+    return race.race_type
+
+
 def _check_training(job, *, resume: bool, wipe: bool) -> None:
     """`drlocal train --check`: everything a training start reads, validated; nothing written."""
     from drlocal.sim.reward import load_reward_function
@@ -356,10 +369,11 @@ def _check_training(job, *, resume: bool, wipe: bool) -> None:
     run = job.run
     load_reward_function(job.reward_path)
     track = load_track(run.world_name)
+    race = run.race_options(training=True)  # HEAD_TO_MODEL is refused here, as `train` would
     bucket = store_of(job)
     existing = bucket.prefix_objects(run.model_prefix)
     lines = [f"config: {', '.join(str(p) for p in getattr(job, 'config_files', []) or [job.root])}",
-             f"track: {track.name} ({track.length:.2f} m)",
+             f"track: {track.name} ({track.length:.2f} m)", f"race: {_race_summary(race)}",
              f"model_metadata: {job.metadata_path} ({job.metadata.training_algorithm}, {job.metadata.neural_network})",
              f"hyperparameters: {job.hyperparameters_path}", f"reward function: {job.reward_path} (loads)",
              f"store: {bucket.kind}: {bucket.describe()}"]
