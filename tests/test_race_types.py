@@ -117,7 +117,12 @@ def test_head_to_bot_trains(tmp_path: Path) -> None:
     assert rows and {r["episode_status"] for r in rows} <= {
         "prepare", "in_progress", "off_track", "crashed", "immobilized", "reversed", "lap_complete"}
     yaml = (root / "data" / "bucket" / "rl-deepracer-sagemaker" / "training_params.yaml").read_text()
-    assert "HEAD_TO_BOT" in yaml and "NUMBER_OF_BOT_CARS" in yaml
+    assert "HEAD_TO_BOT" in yaml and "'NUMBER_OF_BOT_CARS': '3'" in yaml and "'IS_LANE_CHANGE': 'True'" in yaml
+    from deepracer.logs import DeepRacerLog
+
+    log = DeepRacerLog(model_folder=str(root / "data" / "bucket" / "rl-deepracer-sagemaker"))
+    log.load()
+    assert log.dataframe()["unique_episode"].nunique() == EPISODES
 
 
 def test_env_keywords_put_boxes_in_the_camera() -> None:
