@@ -99,8 +99,7 @@ def _params_at(track: Track, base: np.ndarray, yaw: np.ndarray, s: np.ndarray,
         hit = many.collide(base[:, 0], base[:, 1], yaw)
         for i in range(n):
             extra[i] = many.params(i, view)
-            k = int(hit[i])
-            crashed[i] = k >= 0 and (bool(many.is_obstacle[k]) or geo.progress[i] % 100.0 < many.ndist_of(i, k) * 100.0)
+            crashed[i] = hit[i] >= 0 and many.crash_counts(i, int(hit[i]), float(geo.progress[i]), 0.0)[0]
     return [
         geo.params_dict(i, speed=float(speeds[i % len(speeds)]), steering_angle=float(steers[i % len(steers)]),
                         steps=float(2 + (7 * i) % 400), sim_time=(2 + (7 * i) % 400) / 15.0,

@@ -42,11 +42,9 @@ import numpy as np
 
 from drlocal.sensors._camera_kernels import BOX_COLS
 from drlocal.sensors.appearance import lit_lumas
+from drlocal.sim.race import BOX_FOOTPRINT, CAR_FOOTPRINT  # noqa: F401  (collision footprints, for the map plot)
 
 KINDS = ("box_obstacle", "deepracer_box_obstacle", "amazon_box_obstacle", "bot_car", "racecar")
-#: Footprints the simapp's markov code uses for collisions [m] (length along heading, width).
-BOX_FOOTPRINT = (0.5, 0.4)
-CAR_FOOTPRINT = (0.32352, 0.1961)
 
 _BROWN = tuple(255.0 * v for v in (0.482, 0.38, 0.309))
 # Mean texture colour (RGB 0-255) of each face, in kernel face order: the face seen going +x (its outward

@@ -314,13 +314,7 @@ class World:
         counted = crash.copy()
         rear_ended = np.zeros(self.n, dtype=bool)
         for i in np.flatnonzero(crash):
-            k = int(hit[i])
-            if objs.is_obstacle[k]:
-                continue
-            agent = (geo.progress[i] + self.start_ndist[i] * 100.0) % 100.0
-            other = objs.ndist_of(int(i), k) * 100.0 % 100.0
-            counted[i] = agent < other
-            rear_ended[i] = agent > other and objs.kinds[k] == "bot_car"
+            counted[i], rear_ended[i] = objs.crash_counts(int(i), int(hit[i]), geo.progress[i], self.start_ndist[i])
 
         lap = run & (geo.progress >= 100.0)
         crashed = counted & ~lap

@@ -448,6 +448,19 @@ class TrackObjects:
         first = np.argmax(hit, axis=1)
         return np.where(hit.any(axis=1), first, -1)
 
+    def crash_counts(self, i: int, kk: int, progress: float, start_ndist: float) -> tuple[bool, bool]:
+        """(the agent's crash counts, a bot rear-ended the agent) when car i's footprint touches object kk.
+
+        An obstacle always counts. Another car or bot only when the agent is behind it: progress
+        normalised to the start line (simapp `get_normalized_progress`) below the object's; a bot car
+        ahead of which the agent is has hit it from behind (simapp `BotCarsCtrl.judge_action`).
+        """
+        if self.is_obstacle[kk]:
+            return True, False
+        agent = (progress + start_ndist * 100.0) % 100.0
+        other = self.ndist_of(i, kk) * 100.0 % 100.0
+        return agent < other, agent > other and self.kinds[kk] == "bot_car"
+
     def ndist_of(self, i: int, kk: int) -> float:
         """Normalised centre-line projection of object kk's front point (its progress / 100 from the line)."""
         lines = self.track.lines(bool(self.reverse[i]))

@@ -263,9 +263,6 @@ def reward_params(
     objs = TrackObjects.fixed(track, list(objects), reverse=reverse)
     view = objs.observe(np.stack([batch.x, batch.y], axis=-1), bx, by, yaw, stereo=stereo)
     hit = int(objs.collide(bx, by, yaw)[0])
-    crashed = hit >= 0
-    if crashed and not objs.is_obstacle[hit]:  # a car only counts when the agent is behind it
-        agent = (float(batch.progress[0]) + float(start_ndist) % 1.0 * 100.0) % 100.0
-        crashed = agent < objs.ndist_of(0, hit) * 100.0 % 100.0
+    crashed = hit >= 0 and objs.crash_counts(0, hit, float(batch.progress[0]), float(start_ndist) % 1.0)[0]
     return batch.params_dict(0, speed=speed, steering_angle=steering_angle, steps=steps, is_crashed=crashed,
                              objects=objs.params(0, view))
