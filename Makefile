@@ -4,15 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test lint demo clean
+.PHONY: install train test lint demo clean browser
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch is pinned first: an unpinned torch pulls several GB of CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	# the car extra (TensorFlow CPU, OpenVINO, onnx, onnxruntime) so the export/import tests run
-	$(BIN)/pip install -q -e '.[test,car]'
+	# the car extra (TensorFlow CPU, OpenVINO, onnx, onnxruntime) so the export/import tests run,
+	# the view extra (viewer, MP4s) so `train --view` and `evaluate --mp4` work
+	$(BIN)/pip install -q -e '.[test,car,view]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,7 +36,14 @@ train: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/drlocal demo --track reinvent_base
 
-test: $(STAMP)
+## The real browser of the viewer test: Debian's chromium (the one system package; apt needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	    echo "chromium is missing and apt needs root: run 'sudo apt-get install chromium' (viewer browser test)"; exit 0; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 

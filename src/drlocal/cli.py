@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -14,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from drlocal import cli_view as _view
+from drlocal.cli_view import HostOpt, PortOpt, ViewOpt
 from drlocal.errors import DrlocalError
 
 app = typer.Typer(
@@ -286,6 +289,18 @@ def init(
     console.print(f"Edit custom_files/reward_function.py, then: drlocal train --dir {directory}")
 
 
+@contextlib.contextmanager
+def _progress(live: bool):
+    """The live progress bar of the running iteration on a terminal (None otherwise)."""
+    if not live:
+        yield None
+        return
+    from drlocal.view.progress import IterationProgress
+
+    with IterationProgress(console) as bar:
+        yield bar
+
+
 def _fmt_time(s: float) -> str:
     s = int(max(s, 0))
     return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -304,11 +319,15 @@ def train(
                                        "dr-start-training -w).")] = False,
     check: Annotated[bool, typer.Option("--check", help="Parse and validate everything (config, reward function, "
                                         "track, store, prefix); train nothing, write nothing.")] = False,
+    view: ViewOpt = False,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = None,
     experiment: ExpOpt = None,
     config: CfgOpt = None,
 ) -> None:
     """Train the folder's model (reward function, model_metadata.json, hyperparameters.json)."""
     from drlocal.learn.trainer import IterationReport, Trainer
+    from drlocal.learn.watch import Watches
 
     if iterations is not None and iterations < 0:
         raise DrlocalError(f"--iterations {iterations} is negative.", hint="use 0 or more.")
@@ -335,13 +354,17 @@ def train(
         else:
             console.print(line, highlight=False)
 
-    trainer = Trainer(job, minutes=minutes, resume=resume, seed=seed, on_iteration=report,
-                      on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations, wipe=wipe)
-    console.print(
-        f"training {job.run.model_prefix} on {job.run.world_name}: {trainer.episodes_per_iter} episodes/iteration, "
-        f"up to {trainer.iterations_total} iterations, device {trainer.device}", highlight=False,
-    )
-    state = trainer.train()
+    live = not plain and console.is_terminal
+    with _view.viewer(job, console, enabled=view, host=host, port=port) as hub, _progress(live) as bar:
+        trainer = Trainer(job, minutes=minutes, resume=resume, seed=seed, on_iteration=report,
+                          on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations,
+                          wipe=wipe, watch=Watches(bar, hub))
+        _view.attach_replays(hub, job, trainer.store.root)
+        console.print(
+            f"training {job.run.model_prefix} on {job.run.world_name}: {trainer.episodes_per_iter} episodes/iteration, "
+            f"up to {trainer.iterations_total} iterations, device {trainer.device}", highlight=False,
+        )
+        state = trainer.train()
     best = state.best["name"] if state.best else "-"
     where = trainer.bucket.url(trainer.prefix) if trainer.bucket.remote is not None else trainer.store.root
     console.print(f"model: {where}  (last checkpoint {state.checkpoint}, best {best})", highlight=False)
@@ -411,6 +434,11 @@ def evaluate(
                                                             "--checkpoint).")] = None,
     done_condition: Annotated[str | None, typer.Option(help="Head-to-model: stop when 'any' car is done "
                                                        "(default) or when 'all' are.")] = None,
+    mp4: Annotated[bool | None, typer.Option("--mp4/--no-mp4", help="Write the three MP4s under <prefix>/mp4/ "
+                                             "(default DR_EVAL_SAVE_MP4).")] = None,
+    view: ViewOpt = False,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = None,
     experiment: ExpOpt = None,
     config: CfgOpt = None,
 ) -> None:
@@ -421,8 +449,10 @@ def evaluate(
              "use 1 to 1000 trials (the range of DR_EVAL_NUMBER_OF_TRIALS).")
     _require(done_condition in (None, "any", "all"), "--done-condition", done_condition, "use 'any' or 'all'.")
     job = _load_job(directory, experiment, config)
-    res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track, prefix=prefix,
-                   opponent=opponent, opponent_checkpoint=opponent_checkpoint, done_condition=done_condition)
+    with _view.viewer(job, console, enabled=view, host=host, port=port, evaluation=True) as hub:
+        res = run_eval(job, checkpoint=checkpoint, trials=trials, continuous=continuous, world=track, prefix=prefix,
+                       opponent=opponent, opponent_checkpoint=opponent_checkpoint, done_condition=done_condition,
+                       mp4=mp4, watch=hub)
     where = track or job.run.world_name
     race_type = res.extra.get("race_type", "TIME_TRIAL")
     runs = [(prefix or job.run.model_prefix, res)]
@@ -442,6 +472,8 @@ def evaluate(
         console.print(f"{name}: laps completed {len(done)}/{len(r.laps)}, average lap {avg}", highlight=False)
     console.print(f"metrics: {res.drfc_metrics_path} (and {Path(res.metrics_path).name})\n"
                   f"simtrace: {res.simtrace_path}", highlight=False)
+    for video in res.extra.get("mp4", []):
+        console.print(f"mp4: {video}", highlight=False)
 
 
 @app.command()
@@ -587,6 +619,7 @@ def import_cmd(
 from drlocal.cli_store import register as _register_store_commands  # noqa: E402
 
 _register_store_commands(app, console, err_console, _load_job)
+_view.register(app, console, _load_job)
 
 
 def main() -> None:

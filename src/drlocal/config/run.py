@@ -80,6 +80,8 @@ VARIABLES: dict[str, str] = {
     "DR_EVAL_CHECKPOINT": "eval_checkpoint",
     "DR_EVAL_REVERSE_DIRECTION": "eval_reverse_direction",
     "DR_EVAL_SAVE_MP4": "eval_save_mp4",
+    "DR_WEBVIEWER_PORT": "webviewer_port",
+    "DR_ENABLE_EXTRA_KVS_OVERLAY": "enable_extra_kvs_overlay",
     "DR_EVAL_RESET_BEHIND_DIST": "eval_reset_behind_dist",
     # object avoidance (DR_RACE_TYPE=OBJECT_AVOIDANCE)
     "DR_OA_NUMBER_OF_OBSTACLES": "oa_number_of_obstacles",
@@ -255,9 +257,7 @@ UNSUPPORTED: dict[str, tuple[Callable[[str], bool], str]] = {
     "DR_ROBOMAKER_MOUNT_SCRIPTS_DIR": (_set, _SIMAPP),
 }
 #: Honoured variables that also get a warning when set: what drlocal does not do with them yet.
-NOT_YET: dict[str, tuple[Callable[[str], bool], str]] = {
-    "DR_EVAL_SAVE_MP4": (_truthy, "drlocal does not record MP4 videos of evaluations yet"),
-}
+NOT_YET: dict[str, tuple[Callable[[str], bool], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -339,7 +339,9 @@ class RunConfig(BaseModel):
     eval_collision_penalty: float = Field(5.0, ge=0.0)  # [s]
     eval_checkpoint: Literal["best", "last"] = "last"
     eval_reverse_direction: bool = False
-    eval_save_mp4: bool = False
+    eval_save_mp4: bool = False  # evaluation writes <prefix>/mp4/camera-{pip,45degree,topview}/0-video.mp4
+    webviewer_port: int = Field(8100, ge=0, le=65535)  # `--view`: the live viewer's port (0 = any free port)
+    enable_extra_kvs_overlay: bool = False  # the overlay's extra band (steering, throttle, speed, laps, progress)
     #: after a crash into an obstacle or bot the car is placed this far behind it [m] (the simapp's
     #: RESET_BEHIND_DIST, 1.0 in training where DRfC does not write it)
     eval_reset_behind_dist: float = Field(1.0, ge=0.0)
@@ -406,7 +408,8 @@ class RunConfig(BaseModel):
 
     @field_validator(
         "change_start_position", "reverse_direction", "alternate_driving_direction", "eval_is_continuous",
-        "eval_reverse_direction", "pretrained", "eval_save_mp4", "oa_randomize_obstacle_locations",
+        "eval_reverse_direction", "pretrained", "eval_save_mp4", "enable_extra_kvs_overlay",
+        "oa_randomize_obstacle_locations",
         "oa_is_obstacle_bot_car", "h2b_is_lane_change", "h2b_randomize_bot_car_locations", mode="before",
     )
     @classmethod

@@ -27,6 +27,7 @@ from drlocal.errors import DrlocalError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.sac import SACPolicy
+from drlocal.learn.watch import NoWatch, Watch, Watches
 from drlocal.sim.episode import LAP_COMPLETE, OFF_TRACK, STATUS_LABELS, EpisodeOptions, World
 from drlocal.sim.race import HEAD_TO_MODEL
 from drlocal.sim.reward import load_reward_function
@@ -34,6 +35,9 @@ from drlocal.store.local import ModelStore, atomic_write_json, atomic_write_text
 from drlocal.store.logs import SimtraceWriter, simtrace_row
 from drlocal.store.select import store_of
 from drlocal.tracks import load_track
+from drlocal.view.frames import BodyColors, Composer
+from drlocal.view.record import EvalRecorder, write_videos
+from drlocal.view.scene import OverlayData, car_color
 
 
 @dataclass
@@ -117,9 +121,11 @@ class _Racer:
     laps: list[LapResult] = field(default_factory=list)
 
 
-def _drive(w: World, racers: list[_Racer], done_condition: str, continuous: bool, track_length: float) -> None:
+def _drive(w: World, racers: list[_Racer], done_condition: str, continuous: bool, track_length: float,
+           watch: Watch) -> None:
     """Run the evaluation episode(s) of `w` with greedy actions, writing simtrace rows and laps per racer."""
     h2m = len(racers) > 1
+    watch.begin(w, phase="Evaluating", evaluation=True)
     n_cars = w.n
 
     def who(i: int) -> _Racer:
@@ -147,6 +153,7 @@ def _drive(w: World, racers: list[_Racer], done_condition: str, continuous: bool
             for j, lab in zip(idx, r.mapper.labels(acts, sp, st), strict=True):
                 labels[j] = lab
         res = w.step(speed, steer, active=active)
+        watch.step(w, res, speed, steer, active)
         g = res.geometry
         for i in np.flatnonzero(active):
             r = who(int(i))
@@ -189,6 +196,20 @@ def _drive(w: World, racers: list[_Racer], done_condition: str, continuous: bool
             else:
                 w.parked |= res.done  # finished cars leave the track (simapp PARK phase)
         steps += 1
+    watch.end()
+
+
+def _recorder(job: Job, racers: list[_Racer], race_type: str, trials: int, *, sequential: bool) -> EvalRecorder:
+    """The MP4 recorder: each racer's display name and colour (the opponent in a contrasting colour)."""
+    run = job.run
+    mine = car_color(run.car_color)
+    theirs = car_color("Orange" if mine == car_color("Blue") else "Blue")
+    opp = getattr(run, "opponent", None)
+    names = [run.display_name, opp.display_name if opp is not None else "Opponent"]
+    bases = [OverlayData(phase="Evaluating", name=names[k], race_type=race_type, laps=trials,
+                         extra=run.enable_extra_kvs_overlay) for k in range(len(racers))]
+    colors = [BodyColors(agent=mine, opponent=theirs), BodyColors(agent=theirs, opponent=mine)][: len(racers)]
+    return EvalRecorder(bases, colors, sequential=sequential)
 
 
 def _load_racers(job: Job, bucket: Any, plan: list[tuple[str, Any]], prefix: str, track: Any, world: str | None,
@@ -253,6 +274,8 @@ def evaluate(
     opponent: str | None = None,
     opponent_checkpoint: str | int | None = None,
     done_condition: str | None = None,
+    mp4: bool | None = None,
+    watch: Watch | None = None,
 ) -> EvaluationResult:
     """Evaluate the job's model; options default to the DR_EVAL_* settings.
 
@@ -261,6 +284,8 @@ def evaluate(
     sees the other as an object; the race ends when any car is done (`done_condition` "any", default) or
     when all are ("all": finished cars are parked off the track). Both models get their lap table, metrics
     and simtrace in their own prefix; the opponent's laps are in `EvaluationResult.extra["opponent"]`.
+    With `mp4` (default DR_EVAL_SAVE_MP4) each model also gets the simapp's three MP4s under `<prefix>/mp4/`
+    (`extra["mp4"]`); `watch` sees every step (the live viewer).
     """
     run = job.run
     device = device or pick_device()
@@ -294,10 +319,19 @@ def evaluate(
         off_track_penalty=run.eval_off_track_penalty, collision_penalty=run.eval_collision_penalty,
     )
     w = World(track, n_cars, reward, opts, start_ndist=0.0, race=race, stereo=racers[0].stereo)
-    _drive(w, racers, race.done_condition, continuous, track.length)
+    mp4 = run.eval_save_mp4 if mp4 is None else mp4
+    recorder = _recorder(job, racers, race.race_type, trials, sequential=not (h2m or continuous)) if mp4 else None
+    _drive(w, racers, race.done_condition, continuous, track.length, Watches(watch or NoWatch(), recorder))
+    videos: list[Path] = []
+    if recorder is not None:
+        composer = Composer(track, world=world or run.world_name, reverse=run.eval_reverse_direction)
+        for k, r in enumerate(racers):
+            shots = recorder.film([k] if h2m else list(range(n_cars)))
+            videos += write_videos(composer, shots, r.store.root / "mp4", w.dt)
+        bucket.publish(videos)
     outputs = _save(job, bucket, racers, stamp, trials, continuous, checkpoint, world, opponent)
     me, metrics_path, drfc_path = outputs[0]
-    extra: dict[str, Any] = {"race_type": race.race_type}
+    extra: dict[str, Any] = {"race_type": race.race_type, "mp4": [str(p) for p in videos]}
     if h2m:
         o, o_metrics, o_drfc = outputs[1]
         extra["opponent"] = EvaluationResult(o.checkpoint, o.laps, str(o_metrics), str(o.writer.path), stamp,

@@ -39,6 +39,7 @@ from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
 from drlocal.learn.rollout import RolloutBuffer
 from drlocal.learn.sac import SACConfig, SACLearner
+from drlocal.learn.watch import NoWatch, Watch
 from drlocal.memory import tame_allocator, trim
 from drlocal.sim.episode import LAP_COMPLETE, EpisodeOptions, World
 from drlocal.sim.reward import RewardFunctionError, load_reward_function
@@ -141,6 +142,7 @@ class Trainer:
         on_message: Callable[[str], None] | None = None,
         max_iterations: int | None = None,
         wipe: bool = False,
+        watch: Watch | None = None,
     ) -> None:
         self.job = job
         self.minutes = minutes
@@ -148,6 +150,7 @@ class Trainer:
         self.device = device or pick_device()
         self.on_iteration = on_iteration or (lambda r: None)
         self.say = on_message or (lambda m: None)
+        self.watch: Watch = watch or NoWatch()  # progress bar, live viewer (drlocal.view): one call per step
         hp = job.hyperparameters
         self.episodes_per_iter = hp.num_episodes_between_training
         self.iterations_total = (max_iterations if max_iterations is not None
@@ -377,6 +380,8 @@ class Trainer:
         n = self.episodes_per_iter
         w.reset()
         k = self.state.iteration
+        self.watch.status(activity="collecting episodes", iteration_running=k + 1)
+        self.watch.begin(w, phase="Training")
         writer = SimtraceWriter(self.store.simtrace_dir / f"{k}-iteration.csv")
         buf = self.rollout
         buf.reset()
@@ -398,6 +403,7 @@ class Trainer:
             speed, steer = env.actions.commands(acts)
             labels = env.actions.labels(acts, speed, steer)
             res = w.step(speed, steer, active=active)
+            self.watch.step(w, res, speed, steer, active)
             g = res.geometry
             stepping = np.flatnonzero(active)
             buf.add(stepping, obs, acts, res.reward, res.steps)  # copies the frames: no view keeps a batch alive
@@ -417,6 +423,7 @@ class Trainer:
             active &= ~res.done
             obs = as_obs_dict(env._observe(), self.sensors)
             self.timers["sim"] += time.perf_counter() - t1
+        self.watch.end()
         for episode_rows in rows:  # episode after episode, as one DeepRacer worker writes them
             writer.write_lines(episode_rows)
         del rows
@@ -448,6 +455,8 @@ class Trainer:
         w = World(self.track, trials, self.env.reward_fn, opts, start_ndist=starts, race=race,
                   stereo=self.job.metadata.camera == "STEREO_CAMERAS")
         builder = self.env.obs_builder
+        self.watch.status(activity="evaluating")
+        self.watch.begin(w, phase="Evaluating")
         active = np.ones(trials, dtype=bool)
         total = np.zeros(trials)
         out: list[dict[str, Any]] = [{} for _ in range(trials)]
@@ -458,6 +467,7 @@ class Trainer:
             acts = self.actor.act(obs, deterministic=True)
             speed, steer = self.env.actions.commands(acts)
             res = w.step(speed, steer, active=active)
+            self.watch.step(w, res, speed, steer, active)
             total += res.reward
             for i in np.flatnonzero(active & res.done):
                 lap = res.status[i] == LAP_COMPLETE
@@ -466,6 +476,7 @@ class Trainer:
                           "end": start_clock + res.sim_time[i] + w.dt}
             active &= ~res.done
             steps += 1
+        self.watch.end()
         for i in np.flatnonzero(active):  # safety net, never expected
             out[i] = {"status": "in_progress", "progress": float(w.prev_progress[i]), "reward": float(total[i]),
                       "laptime_ms": NO_LAP_MS, "end": start_clock + w.sim_time[i]}
@@ -547,6 +558,7 @@ class Trainer:
                                "time_stamp": round(self.state.clock, 3)}
         t0 = time.perf_counter()
         ratio_dev = 0.0
+        self.watch.status(activity="updating the policy")
         if self.sac is not None:
             nxt = {k: np.concatenate([v[1:], v[-1:]]) for k, v in data["obs"].items()}  # s' within each episode
             self.sac.replay.add(data["obs"], data["actions"], data["rewards"], nxt, data["ends"])
@@ -570,6 +582,12 @@ class Trainer:
         if self.minutes is not None:
             eta = min(eta, max(self.minutes * 60.0 - elapsed, 0.0))
         total_t = sum(self.timers.values()) or 1.0
+        shares = {k: v / total_t for k, v in self.timers.items()}
+        self.watch.status(activity="collecting episodes", iteration=done_iters, iterations_total=self.iterations_total,
+                          episodes=self.state.episodes, checkpoint=self.state.checkpoint,
+                          best_checkpoint=self.state.best["name"] if self.state.best else None,
+                          steps_per_s=round((self.state.env_steps - base_steps) / max(elapsed, 1e-9), 1),
+                          shares={k: round(v, 3) for k, v in shares.items()}, elapsed_s=round(elapsed, 1))
         self.on_iteration(IterationReport(
             iteration=done_iters, iterations_total=self.iterations_total, episodes=self.state.episodes,
             mean_reward=float(np.mean([f["reward"] for f in finals])),
@@ -580,6 +598,6 @@ class Trainer:
             best_metric=self.state.best["avg_eval_metric"] if self.state.best else None,
             best_checkpoint=self.state.best["name"] if self.state.best else None,
             env_steps=self.state.env_steps, steps_per_s=(self.state.env_steps - base_steps) / max(elapsed, 1e-9),
-            elapsed_s=elapsed, eta_s=eta, time_shares={k: v / total_t for k, v in self.timers.items()},
+            elapsed_s=elapsed, eta_s=eta, time_shares=shares,
             peak_memory_mb=peak_memory_mb(), ratio_dev=ratio_dev,
         ))
