@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from drlocal.config.workdir import load_job
 from drlocal.learn.evaluate import evaluate
 from drlocal.learn.trainer import Trainer
+from drlocal.learn.watch import Watches
 from drlocal.sim.episode import LAP_COMPLETE, World
 from drlocal.tracks import load_track
 from drlocal.view import hub as hub_module
 from drlocal.view.hub import FrameHub
+from drlocal.view.progress import IterationProgress
 from drlocal.view.replay import Episode, Replayer, ghost_delta, read_episodes
 from drlocal.view.video import probe
 from test_cli import assert_input_error, drlocal
@@ -53,8 +58,17 @@ def rows(path: Path) -> list[dict]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counting]:
     root = small_job(tmp_path_factory.mktemp("view"))
     watch = Counting()
-    Trainer(load_job(root, environ={}), max_iterations=1, seed=3, watch=watch).train()
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=150)
+    with IterationProgress(terminal) as bar:
+        Trainer(load_job(root, environ={}), max_iterations=1, seed=3, watch=Watches(watch, bar)).train()
+    watch.terminal = terminal.file.getvalue()  # type: ignore[attr-defined]
     return root, watch
+
+
+def test_the_progress_bar_counts_the_iterations_episodes(run: tuple[Path, Counting]) -> None:
+    _, watch = run
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", watch.terminal)  # type: ignore[attr-defined]  # no colour codes
+    assert "iteration 1" in out and "3/3 episodes" in out and "evaluating" in out
 
 
 def prefix(root: Path) -> Path:

@@ -129,7 +129,7 @@ def viewer() -> Iterator[Viewer]:
 
 
 def test_viewer_page_shows_streams_and_live_header(viewer: Viewer, tmp_path: Path) -> None:
-    screenshot = DOCS_SCREENSHOT if os.environ.get("DRLOCAL_SCREENSHOT") == "1" else tmp_path / "viewer.png"
+    screenshot = tmp_path / "viewer.png"
     check_viewer_page(viewer.url + "?robo=all&camera=kvs_stream&quality=75&width=480", screenshot, min_streams=6,
                       expect_iteration_change=True)
     assert screenshot.stat().st_size > 10_000
@@ -200,3 +200,40 @@ def test_page_controls_follow_drfc(viewer: Viewer) -> None:
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_viewer_during_a_real_training_run(tmp_path: Path) -> None:
+    """`drlocal train --view`: the printed URL opens a page whose streams show the training cars and whose header
+    follows the run's iterations (the screenshot the README shows, with DRLOCAL_SCREENSHOT=1)."""
+    _require_browser()
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_train import small_job
+
+    root = small_job(tmp_path / "run")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drlocal.cli", "train", "--iterations", "40", "--view", "--port", "0", "--plain"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url, seen, t0 = None, [], time.monotonic()
+        assert proc.stdout is not None
+        while url is None and time.monotonic() - t0 < 120:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            m = re.match(r"viewer: (http://127\.0\.0\.1:\d+/\?robo=all&camera=kvs_stream&quality=75&width=480)", line)
+            url = m.group(1) if m else None
+        assert url is not None, "".join(seen)
+        screenshot = DOCS_SCREENSHOT if os.environ.get("DRLOCAL_SCREENSHOT") == "1" else tmp_path / "viewer.png"
+        check_viewer_page(url, screenshot, min_streams=2, expect_iteration_change=True, timeout_s=90)
+        assert screenshot.stat().st_size > 10_000
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: training keeps its last finished iteration and stops
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "interrupted: keeping checkpoint" in out

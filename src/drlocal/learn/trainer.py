@@ -380,7 +380,8 @@ class Trainer:
         n = self.episodes_per_iter
         w.reset()
         k = self.state.iteration
-        self.watch.status(activity="collecting episodes", iteration_running=k + 1)
+        self.watch.status(activity="collecting episodes", iteration_running=k + 1, iteration=k,
+                          iterations_total=self.iterations_total, episodes=self.state.episodes)
         self.watch.begin(w, phase="Training")
         writer = SimtraceWriter(self.store.simtrace_dir / f"{k}-iteration.csv")
         buf = self.rollout

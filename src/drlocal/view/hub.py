@@ -29,10 +29,13 @@ PUBLISH_HZ = 30.0
 
 @dataclass
 class _Snap:
-    scenes: list[Scene]
-    data: list[OverlayData]
-    sim_time: np.ndarray  # (N,) [s]
+    """The latest published state of one car."""
+
+    scene: Scene
+    data: OverlayData
+    sim_time: float  # [s]
     evaluation: bool
+    version: int
 
 
 class FrameHub:
@@ -48,7 +51,9 @@ class FrameHub:
         self._lock = threading.Lock()
         self._render_lock = threading.Lock()
         self._composer: Composer | None = None
-        self._snap: _Snap | None = None
+        self._snaps: dict[int, _Snap] = {}  # car -> its latest state (updated per car, so a partial publish keeps
+        self._n = 1  # the others)                                      cars in the running batch
+        self._wanted: dict[int, float] = {}  # car -> when a viewer last asked for it (monotonic [s])
         self._version = 0
         self._asked = -1e9
         self._published = -1e9
@@ -69,6 +74,9 @@ class FrameHub:
         self._telemetry = Telemetry(world.n, world.dt)
         self._phase, self._evaluation = phase, evaluation
         self._header["phase"] = phase
+        with self._lock:
+            self._n = int(world.n)
+            self._snaps = {}
         self._publish(world, None, None, None, force=True)
 
     def step(self, world: Any, res: Any, speed: np.ndarray, steer: np.ndarray, active: np.ndarray) -> None:
@@ -78,7 +86,7 @@ class FrameHub:
         self._publish(world, res, speed, steer)
 
     def end(self) -> None:
-        pass
+        pass  # the last published state stays on screen while the policy trains, as in DeepRacer
 
     def status(self, **fields: Any) -> None:
         with self._lock:
@@ -86,27 +94,30 @@ class FrameHub:
 
     def _publish(self, world: Any, res: Any, speed: np.ndarray | None, steer: np.ndarray | None, *,
                  force: bool = False) -> None:
+        """Copy the state of the cars viewers asked for in the last IDLE_S (all of them when `force`)."""
         now = time.monotonic()
         if not force and (not self.watched() or now - self._published < 1.0 / PUBLISH_HZ):
             return
         tel = self._telemetry
         assert tel is not None
-        scenes = [scene_of(world, i, self.colors) for i in range(world.n)]
+        cars = range(world.n) if force else sorted(i for i, t in self._wanted.items()
+                                                    if now - t < IDLE_S and i < world.n)
         base = replace(self.base, laps=max(self.base.laps, 1))
-        data = [tel.overlay(i, world, res, phase=self._phase, base=base,
-                            steer=0.0 if steer is None else float(steer[i]),
-                            throttle=0.0 if speed is None else float(speed[i])) for i in range(world.n)]
-        snap = _Snap(scenes, data, np.array(world.sim_time, float), self._evaluation)
+        version = self._version + 1
+        snaps = {i: _Snap(scene_of(world, i, self.colors),
+                          tel.overlay(i, world, res, phase=self._phase, base=base,
+                                      steer=0.0 if steer is None else float(steer[i]),
+                                      throttle=0.0 if speed is None else float(speed[i])),
+                          float(world.sim_time[i]), self._evaluation, version) for i in cars}
         with self._lock:
-            self._snap = snap
-            self._version += 1
+            self._snaps.update(snaps)
+            self._version = version
             self._published = now
 
     # ----- the viewer's side (view.server.FrameSource) -----
 
     def robots(self) -> list[str]:
-        snap = self._snap
-        return [str(i) for i in range(len(snap.scenes))] if snap is not None else ["0"]
+        return [str(i) for i in range(self._n)]
 
     def version(self) -> int:
         self._asked = time.monotonic()
@@ -118,24 +129,24 @@ class FrameHub:
             return dict(self._header)
 
     def frame(self, robot: str, camera: str) -> np.ndarray | None:
-        self._asked = time.monotonic()
-        with self._lock:
-            snap, version = self._snap, self._version
+        now = time.monotonic()
+        self._asked = now
         if robot not in self.robots():
             raise KeyError(robot)
-        if snap is None:
-            return None
         i = int(robot)
-        if i >= len(snap.scenes):
+        self._wanted[i] = now
+        with self._lock:
+            snap = self._snaps.get(i)
+        if snap is None:
             return None
         with self._render_lock:
             hit = self._cache.get((robot, camera))
-            if hit is not None and hit[0] == version:
+            if hit is not None and hit[0] == snap.version:
                 return hit[1]
             composer = self._composer_()
-            follow = self._follow_pose(robot, snap.scenes[i], float(snap.sim_time[i]))
-            img = composer.render(camera, snap.scenes[i], snap.data[i], follow=follow, evaluation=snap.evaluation)
-            self._cache[(robot, camera)] = (version, img)
+            follow = self._follow_pose(robot, snap.scene, snap.sim_time)
+            img = composer.render(camera, snap.scene, snap.data, follow=follow, evaluation=snap.evaluation)
+            self._cache[(robot, camera)] = (snap.version, img)
             self.frames_rendered += 1
             return img
 

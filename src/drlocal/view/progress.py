@@ -54,6 +54,7 @@ class IterationProgress:
     def end(self) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=self.done, steps=self.steps)
+            self.progress.refresh()  # show the full bar now: the next batch replaces the task
 
     def status(self, **fields: Any) -> None:
         if "iteration_running" in fields:

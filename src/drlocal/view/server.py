@@ -26,6 +26,7 @@ import io
 import ipaddress
 import logging
 import math
+import os
 import socket
 import threading
 import time
@@ -187,8 +188,22 @@ def _to_image(frame: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a), "RGB")
 
 
+_local = threading.local()
+
+
+def lower_priority() -> None:
+    """Run the calling worker thread at nice +10 (Linux sets it per thread), so rendering and JPEG encoding for a
+    viewer yield the cores to the training it watches; elsewhere, or when not allowed, nothing changes."""
+    if getattr(_local, "niced", False):
+        return
+    _local.niced = True
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 def encode_jpeg(frame: np.ndarray | Image.Image, size: tuple[int, int] | None, quality: int) -> bytes:
     """Resize (Pillow bilinear; the in-car 160×120 camera is scaled up smoothly) and JPEG-encode one frame."""
+    lower_priority()
     img = frame if isinstance(frame, Image.Image) else _to_image(frame)
     if size is not None and img.size != size:
         img = img.resize(size, Image.Resampling.BILINEAR)
@@ -282,6 +297,7 @@ class _Hub:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
+        lower_priority()
         frame = self.source.frame(robot, camera)
         if frame is None:
             jpeg = card_jpeg(size, [f"Worker {robot} · {camera}", "waiting for frames…"], quality)
