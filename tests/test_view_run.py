@@ -162,3 +162,18 @@ def test_replay_command_errors_are_one_line(run: tuple[Path, Counting], tmp_path
     assert_input_error(drlocal("replay", "--iteration", "0", "--camera", "x", cwd=root), "not a camera")
     assert_input_error(drlocal("replay", "--iteration", "9", cwd=root), "iterations 0-0")
     assert_input_error(drlocal("replay", "--iteration", "0", "--episode", "99", cwd=root), "episode 99")
+
+
+def test_dr_eval_save_mp4_in_run_env_makes_evaluate_write_the_videos(run: tuple[Path, Counting]) -> None:
+    root, _ = run
+    env = root / "run.env"
+    before = env.read_text()
+    try:
+        env.write_text(before + "DR_EVAL_SAVE_MP4=True\nDR_EVAL_NUMBER_OF_TRIALS=1\n")
+        r = drlocal("evaluate", cwd=root)
+    finally:
+        env.write_text(before)
+    assert r.returncode == 0, r.stdout + r.stderr
+    printed = [line.split("mp4: ", 1)[1].strip() for line in r.stdout.splitlines() if line.startswith("mp4: ")]
+    assert [Path(p).parent.name for p in printed] == ["camera-pip", "camera-45degree", "camera-topview"]
+    assert all(probe(root / p)["frames"] > 0 for p in printed)  # printed relative to the folder it ran in

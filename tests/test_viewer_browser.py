@@ -232,6 +232,22 @@ def test_viewer_during_a_real_training_run(tmp_path: Path) -> None:
         screenshot = DOCS_SCREENSHOT if os.environ.get("DRLOCAL_SCREENSHOT") == "1" else tmp_path / "viewer.png"
         check_viewer_page(url, screenshot, min_streams=2, expect_iteration_change=True, timeout_s=90)
         assert screenshot.stat().st_size > 10_000
+        # the replay section replays a finished iteration's episode from the model folder
+        import urllib.error
+        import urllib.request
+
+        base = url.split("?")[0]
+        query = "iteration=0&episode=1&camera=sub_camera&ghost=0&width=320"
+        with urllib.request.urlopen(f"{base}replay/check?{query}", timeout=30) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(f"{base}replay/stream?{query}", timeout=30) as r:
+            head = r.read(40_000)
+        assert b"Content-Type: image/jpeg" in head and b"\xff\xd8\xff" in head
+        try:
+            urllib.request.urlopen(f"{base}replay/check?iteration=0&episode=99&camera=kvs_stream&ghost=0", timeout=30)
+            raise AssertionError("an unknown episode was accepted")
+        except urllib.error.HTTPError as err:
+            assert err.code == 404 and b"episode 99" in err.read()
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: training keeps its last finished iteration and stops
         out, _ = proc.communicate(timeout=120)
