@@ -276,8 +276,36 @@ def _pack(levels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return packed, off, lev_w, lev_h
 
 
-def build_ground_texture(track: Track, app: Appearance, *, seed: int = 0, texel: float = TEXEL_M) -> GroundTexture:
-    """Rasterise `track` as it looks in world `app` (see module docstring)."""
+@dataclass
+class Coverage:
+    """The track's line and road coverage on a texel grid, before any colour: the shared first half of the
+    grey texture here and of the people's colour texture (`view/ground_rgb.py`).
+
+    Grid: level-0 texel `t` [m], origin (lo_x, lo_y), (h, w) texels. db2/sb and dc2/sc: squared distance to and
+    arc position along the nearest border / centre-line polyline (float32 (h, w)); mask: road polygon (uint8);
+    hb, hc, kw: half border width, half centre-line width, kerb width [m]; dash (-1 = solid) and period [m]."""
+
+    lo_x: float
+    lo_y: float
+    t: float
+    mask: np.ndarray
+    db2: np.ndarray
+    sb: np.ndarray
+    dc2: np.ndarray
+    sc: np.ndarray
+    hb: float
+    hc: float
+    kw: float
+    dash: float
+    period: float
+
+    @property
+    def widths(self) -> np.ndarray:
+        return np.array([self.hb, self.hc, self.kw])
+
+
+def track_coverage(track: Track, app: Appearance, texel: float = TEXEL_M) -> Coverage:
+    """Rasterise the borders, the centre line and the road polygon of `track` on the texture grid of world `app`."""
     lo_x, lo_y, hi_x, hi_y = _domain(track, app)
     area = (hi_x - lo_x) * (hi_y - lo_y)
     t = max(texel, float(np.sqrt(area / MAX_TEXELS)))
@@ -304,6 +332,14 @@ def build_ground_texture(track: Track, app: Appearance, *, seed: int = 0, texel:
     if track.is_loop and cum_c[-1] > 0:
         period = cum_c[-1] / max(1, round(cum_c[-1] / period))
     dash = app.dash if app.dashed else -1.0
+    return Coverage(lo_x, lo_y, t, mask, db2, sb, dc2, sc, hb, hc, kw, dash, period)
+
+
+def build_ground_texture(track: Track, app: Appearance, *, seed: int = 0, texel: float = TEXEL_M) -> GroundTexture:
+    """Rasterise `track` as it looks in world `app` (see module docstring)."""
+    cov = track_coverage(track, app, texel)
+    lo_x, lo_y, t = cov.lo_x, cov.lo_y, cov.t
+    h, w = cov.mask.shape
     zero = (0.0, 0.0)
     mats = np.array(
         [
@@ -322,10 +358,10 @@ def build_ground_texture(track: Track, app: Appearance, *, seed: int = 0, texel:
     inv_std = 1.0 / _noise_std(scales, amps, seed, 65536)
     lv0 = np.empty((h, w), dtype=np.uint8)
     _composite(
-        lo_x, lo_y, t, mask, db2, sb, dc2, sc, fb, mats, np.array([hb, hc, kw]), dash, period, KERB_STRIPE_M,
-        scales, amps, seed, inv_std, lv0,
+        lo_x, lo_y, t, cov.mask, cov.db2, cov.sb, cov.dc2, cov.sc, fb, mats, cov.widths, cov.dash, cov.period,
+        KERB_STRIPE_M, scales, amps, seed, inv_std, lv0,
     )
-    del db2, sb, dc2, sc, mask
+    del cov
     levels = [lv0]
     while min(levels[-1].shape) >= 2 * MIN_LEVEL_SIDE:
         prev = levels[-1]

@@ -30,13 +30,9 @@ from drlocal.sensors import appearance as appearance_mod
 from drlocal.sensors._camera_texture import (
     NOISE_AMPS,
     NOISE_SCALES,
-    _cum,
-    _domain,
-    _fill_polygon,
     _noise,
     _noise_std,
-    _raster_polyline,
-    _road_edges,
+    track_coverage,
 )
 from drlocal.sensors.appearance import (
     DEFAULT_SKY_RGB,
@@ -247,41 +243,18 @@ def _mats(col: WorldColours) -> np.ndarray:
 
 def build_rgb_texture(track: Track, app: Appearance, *, seed: int = 0, texel: float = TEXEL_M) -> RGBTexture:
     """Rasterise `track` as it looks in world `app`, in colour (see module docstring)."""
-    lo_x, lo_y, hi_x, hi_y = _domain(track, app)
-    area = (hi_x - lo_x) * (hi_y - lo_y)
-    t = max(texel, float(np.sqrt(area / MAX_TEXELS)))
-    w = max(int(np.ceil((hi_x - lo_x) / t)), 8)
-    h = max(int(np.ceil((hi_y - lo_y) / t)), 8)
-    r = track.route
-    hb, hc = app.border_width / 2, app.centre_width / 2
-    kw = app.kerb_width if app.kerb_white is not None else 0.0
-
-    db2 = np.full((h, w), 1e9, dtype=np.float32)
-    sb = np.zeros((h, w), dtype=np.float32)
-    for cols in ((2, 3), (4, 5)):
-        p = r[:, cols]
-        _raster_polyline(p[:, 0].copy(), p[:, 1].copy(), _cum(p), lo_x, lo_y, t, hb + kw + 2 * t, db2, sb)
-    dc2 = np.full((h, w), 1e9, dtype=np.float32)
-    sc = np.zeros((h, w), dtype=np.float32)
-    c = r[:, 0:2]
-    cum_c = _cum(c)
-    _raster_polyline(c[:, 0].copy(), c[:, 1].copy(), cum_c, lo_x, lo_y, t, hc + 2 * t, dc2, sc)
-    mask = np.zeros((h, w), dtype=np.uint8)
-    _fill_polygon(*_road_edges(track), lo_x, lo_y, t, mask)
-
-    period = app.dash + app.gap
-    if track.is_loop and cum_c[-1] > 0:
-        period = cum_c[-1] / max(1, round(cum_c[-1] / period))
-    dash = app.dash if app.dashed else -1.0
+    cov = track_coverage(track, app, texel)
+    lo_x, lo_y, t = cov.lo_x, cov.lo_y, cov.t
+    h, w = cov.mask.shape
     fb = np.array(app.field_bbox if app.field_bbox else (-1e9, -1e9, 1e9, 1e9), dtype=np.float64)
     scales, amps = np.array(NOISE_SCALES), np.array(NOISE_AMPS)
     inv_std = 1.0 / _noise_std(scales, amps, seed, 65536)
     lv0 = np.empty((h, w), dtype=np.uint32)
     _composite_rgb(
-        lo_x, lo_y, t, mask, db2, sb, dc2, sc, fb, _mats(world_colours(app)), np.array([hb, hc, kw]), dash, period,
-        KERB_STRIPE_M, scales, amps, seed, inv_std, lv0,
+        lo_x, lo_y, t, cov.mask, cov.db2, cov.sb, cov.dc2, cov.sc, fb, _mats(world_colours(app)), cov.widths,
+        cov.dash, cov.period, KERB_STRIPE_M, scales, amps, seed, inv_std, lv0,
     )  # fmt: skip
-    del db2, sb, dc2, sc, mask
+    del cov
     levels = [lv0]
     while min(levels[-1].shape) >= 2 * MIN_LEVEL_SIDE:
         prev = levels[-1]
