@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from drlocal import cli_analyze as _analyze
 from drlocal import cli_view as _view
 from drlocal.cli_view import HostOpt, PortOpt, ViewOpt
 from drlocal.errors import DrlocalError
@@ -322,6 +323,11 @@ def train(
     view: ViewOpt = False,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = None,
+    analysis: Annotated[bool, typer.Option("--report/--no-report", help="Refresh the HTML report "
+                                           "(<model folder>/report/index.html) after every iteration.")] = True,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="Also write TensorBoard scalars "
+                                                     "(reward, progress, lap time, entropy, losses, KL, steps/s) "
+                                                     "into this folder.")] = None,
     experiment: ExpOpt = None,
     config: CfgOpt = None,
 ) -> None:
@@ -340,6 +346,12 @@ def train(
         _check_training(job, resume=resume, wipe=wipe)
         return
 
+    reporter = None
+    board = _analyze.TensorBoardLog(tensorboard) if tensorboard is not None else None
+
+    def say(m: str) -> None:
+        console.print(m, highlight=False)
+
     def report(r: IterationReport) -> None:
         best = f"{r.best_metric:.1f}" if r.best_metric is not None else "-"
         shares = " ".join(f"{k} {v:.0%}" for k, v in r.time_shares.items())
@@ -353,6 +365,10 @@ def train(
             print(line, flush=True)
         else:
             console.print(line, highlight=False)
+        if reporter is not None:
+            reporter.iteration()
+        if board is not None:
+            board.write(r)
 
     live = not plain and console.is_terminal
     with _view.viewer(job, console, enabled=view, host=host, port=port) as hub, _progress(live) as bar:
@@ -360,11 +376,16 @@ def train(
                           on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations,
                           wipe=wipe, watch=Watches(bar, hub))
         _view.attach_replays(hub, job, trainer.store.root)
+        reporter = _analyze.Reporter(trainer.store.root, trainer.track, say) if analysis else None
         console.print(
             f"training {job.run.model_prefix} on {job.run.world_name}: {trainer.episodes_per_iter} episodes/iteration, "
             f"up to {trainer.iterations_total} iterations, device {trainer.device}", highlight=False,
         )
         state = trainer.train()
+    if reporter is not None:
+        reporter.final()
+    if board is not None:
+        board.close()
     best = state.best["name"] if state.best else "-"
     where = trainer.bucket.url(trainer.prefix) if trainer.bucket.remote is not None else trainer.store.root
     console.print(f"model: {where}  (last checkpoint {state.checkpoint}, best {best})", highlight=False)
@@ -620,6 +641,7 @@ from drlocal.cli_store import register as _register_store_commands  # noqa: E402
 
 _register_store_commands(app, console, err_console, _load_job)
 _view.register(app, console, _load_job)
+_analyze.register(app, console, _load_job)
 
 
 def main() -> None:

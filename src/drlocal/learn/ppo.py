@@ -106,6 +106,7 @@ class UpdateStats:
     first_epoch_ratio_dev: float  # max |r − 1| on the first minibatch (≈ 0 when rollout and learner agree)
     minibatches: int
     samples: int
+    approx_kl: float = 0.0  # mean KL(π_old ‖ π) estimate (r − 1 − log r) over the minibatches, before each step
 
 
 def to_tensors(obs: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
@@ -149,7 +150,7 @@ class PPOLearner:
         n = adv.shape[0]
         bs = effective_batch_size(n, cfg.batch_size)
         m.train()
-        pl = vl = ent = 0.0
+        pl = vl = ent = kl = 0.0
         count = 0
         first_dev = 0.0
         for epoch in range(cfg.num_epochs):
@@ -168,12 +169,14 @@ class PPOLearner:
                 self.optimizer.step()
                 if epoch == 0 and b == 0:
                     first_dev = float((ratio.detach() - 1.0).abs().max())
+                r = ratio.detach()
+                kl += float((r - 1.0 - torch.log(r)).mean())
                 pl += float(surr.detach())
                 vl += float(v_loss.detach())
                 ent += float(entropy.detach())
                 count += 1
         c = max(count, 1)
-        return UpdateStats(pl / c, vl / c, ent / c, first_dev, count, n)
+        return UpdateStats(pl / c, vl / c, ent / c, first_dev, count, n, kl / c)
 
     @torch.no_grad()
     def _old_logp(self, obs_t: dict[str, torch.Tensor], act_t: torch.Tensor, chunk: int = 512) -> torch.Tensor:

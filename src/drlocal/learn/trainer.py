@@ -90,6 +90,8 @@ class IterationReport:
     time_shares: dict[str, float]
     peak_memory_mb: float
     ratio_dev: float
+    lap_time_s: float | None = None  # mean time of the iteration's complete training laps [s]
+    learner: dict[str, float] = field(default_factory=dict)  # losses, entropy, KL of the update
 
 
 @dataclass
@@ -434,8 +436,8 @@ class Trainer:
         for i in range(n):
             f = finals[i]
             self.metrics.add(episode=int(ep_index[i]) + 1, trial=i + 1, phase="training", reward=f["reward"],
-                             progress=f["progress"], status=f["status"], start_ms=int(start_clock * 1000),
-                             end_ms=int(f["end"] * 1000))
+                             progress=f["progress"], status=f["status"], start_ms=round(start_clock * 1000),
+                             end_ms=round(f["end"] * 1000))
         self.metrics.save()
         self.bucket.publish([self.metrics.path])
         self.state.clock = max(f["end"] for f in finals)
@@ -481,10 +483,12 @@ class Trainer:
         for i in np.flatnonzero(active):  # safety net, never expected
             out[i] = {"status": "in_progress", "progress": float(w.prev_progress[i]), "reward": float(total[i]),
                       "laptime_ms": NO_LAP_MS, "end": start_clock + w.sim_time[i]}
-        for i, e in enumerate(out):
-            self.metrics.add(episode=self.state.episodes, trial=i + 1, phase="evaluation", reward=e["reward"],
-                             progress=e["progress"], status=e["status"], start_ms=int(start_clock * 1000),
-                             end_ms=int(e["end"] * 1000))
+        for e in out:
+            # the simapp's evaluation entries carry the iteration's last training trial (its trial counter counts
+            # training episodes only, s3_metrics.py), which deepracer-utils reads as the iteration's size
+            self.metrics.add(episode=self.state.episodes, trial=self.episodes_per_iter, phase="evaluation",
+                             reward=e["reward"], progress=e["progress"], status=e["status"],
+                             start_ms=round(start_clock * 1000), end_ms=round(e["end"] * 1000))
         self.metrics.save()
         self.bucket.publish([self.metrics.path])
         self.state.clock = max(e["end"] for e in out)
@@ -563,10 +567,12 @@ class Trainer:
         if self.sac is not None:
             nxt = {k: np.concatenate([v[1:], v[-1:]]) for k, v in data["obs"].items()}  # s' within each episode
             self.sac.replay.add(data["obs"], data["actions"], data["rewards"], nxt, data["ends"])
-            self.sac.update(int(data["rewards"].shape[0]))
+            learner = dict(self.sac.update(int(data["rewards"].shape[0])))
         else:
             stats = self.learner.update(data["obs"], data["actions"], data["rewards"], data["ends"], self.generator)
             ratio_dev = stats.first_epoch_ratio_dev
+            learner = {"policy_loss": stats.policy_loss, "value_loss": stats.value_loss, "entropy": stats.entropy,
+                       "kl": stats.approx_kl}
         self.timers["learn"] += time.perf_counter() - t0
         self.state.env_steps += int(data["rewards"].shape[0])
         self.state.iteration += 1
@@ -583,6 +589,8 @@ class Trainer:
         if self.minutes is not None:
             eta = min(eta, max(self.minutes * 60.0 - elapsed, 0.0))
         total_t = sum(self.timers.values()) or 1.0
+        dt = self.env.world.dt
+        laps = [f["steps"] * dt for f in finals if f["status"] == LAP_COMPLETE]  # as TrainingMetrics times them
         shares = {k: v / total_t for k, v in self.timers.items()}
         self.watch.status(activity="collecting episodes", iteration=done_iters, iterations_total=self.iterations_total,
                           episodes=self.state.episodes, checkpoint=self.state.checkpoint,
@@ -601,4 +609,5 @@ class Trainer:
             env_steps=self.state.env_steps, steps_per_s=(self.state.env_steps - base_steps) / max(elapsed, 1e-9),
             elapsed_s=elapsed, eta_s=eta, time_shares=shares,
             peak_memory_mb=peak_memory_mb(), ratio_dev=ratio_dev,
+            lap_time_s=float(np.mean(laps)) if laps else None, learner=learner,
         ))
