@@ -17,6 +17,7 @@ from rich.table import Table
 
 from drlocal import cli_analyze as _analyze
 from drlocal import cli_view as _view
+from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.cli_view import HostOpt, PortOpt, ViewOpt
 from drlocal.errors import DrlocalError
 
@@ -250,11 +251,6 @@ def demo(
                   "with `drlocal init DIR` and `drlocal train --dir DIR`.")
 
 
-DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="Working folder (DRfC layout). Default: current folder.")]
-ExpOpt = Annotated[str | None, typer.Option("--experiment", "-e", help="DRfC experiment: experiments/<name>/run.env "
-                                            "(default DR_EXPERIMENT_NAME).")]
-CfgOpt = Annotated[Path | None, typer.Option("--config", help="Run config file instead of run.env (DRfC's "
-                                             "`source bin/activate.sh FILE`).")]
 
 
 def _load_job(directory: Path, experiment: str | None = None, config: Path | None = None, strict: bool = True):

@@ -9,11 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.errors import DrlocalError
-
-DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="Working folder (DRfC layout). Default: current folder.")]
-ExpOpt = Annotated[str | None, typer.Option("--experiment", "-e", help="DRfC experiment: experiments/<name>/run.env.")]
-CfgOpt = Annotated[Path | None, typer.Option("--config", help="Run config file instead of run.env.")]
 
 
 def model_files_present(root: Path) -> bool:
@@ -123,11 +120,25 @@ def register(app: typer.Typer, console: Console, load: Any) -> None:
                                                        "evaluation-<stamp>, its stamp, or latest (default).")] = None,
         quick: Annotated[bool, typer.Option("--quick", help="Only redraw the cheap panels (what the per-iteration "
                                             "refresh during training does).")] = False,
+        policy_map: Annotated[bool, typer.Option("--policy-map", help="Instead of the report: map the greedy "
+                                                 "speed / steering, entropy and value of a checkpoint over a grid of "
+                                                 "poses on the track (<out>/policy-map.html).")] = False,
+        checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Checkpoint of --policy-map: best "
+                                                       "(default), last or its number.")] = None,
+        compare: Annotated[tuple[str, str] | None, typer.Option("--compare", metavar="K1 K2", help="Policy map of "
+                                                                "what changed from checkpoint K1 to K2 (best, last "
+                                                                "or numbers; <out>/policy-map-compare.html).")] = None,
+        offsets: Annotated[str, typer.Option("--offsets", help="Policy map: lateral offsets from the centre line "
+                                             "[m], + = left.")] = "-0.3,0,0.3",
+        headings: Annotated[str, typer.Option("--headings", help="Policy map: heading errors [deg], + = nose "
+                                              "left.")] = "-20,0,20",
+        stride: Annotated[int, typer.Option("--stride", help="Policy map: every Nth waypoint.")] = 2,
         experiment: ExpOpt = None,
         config: CfgOpt = None,
     ) -> None:
         """Write a static HTML report of a model: the console's reward graph, the analysis notebooks' plots, the
-        evaluation table and videos, speed and a reward sanity check (open <out>/index.html)."""
+        evaluation table and videos, speed and a reward sanity check (open <out>/index.html). With --policy-map or
+        --compare: the policy map of a checkpoint (or of the change between two) instead."""
         from drlocal.analysis.report import PULL_PATTERNS, build_report, read_params_yaml
         from drlocal.store.select import store_of
         from drlocal.tracks import load_track
@@ -139,6 +150,12 @@ def register(app: typer.Typer, console: Console, load: Any) -> None:
             raise DrlocalError("no model prefix to analyse.", hint="pass --prefix, or set DR_LOCAL_S3_MODEL_PREFIX "
                                                                    "in run.env.")
         store = store_of(job)
+        if policy_map or compare or checkpoint is not None:
+            from drlocal.analysis.policy_map import cli_policy_map
+
+            cli_policy_map(console, store, pfx, run, out, checkpoint=checkpoint, compare=compare, offsets=offsets,
+                           headings=headings, stride=stride)
+            return
         root = store.pull(pfx, PULL_PATTERNS)
         if not model_files_present(root):
             have = _models_in(store.local_root)

@@ -9,12 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.errors import DrlocalError
-
-DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="Working folder (DRfC layout). Default: current folder.")]
-ExpOpt = Annotated[str | None, typer.Option("--experiment", "-e", help="DRfC experiment: experiments/<name>/run.env.")]
-CfgOpt = Annotated[Path | None, typer.Option("--config", help="Run config file instead of run.env (DRfC's "
-                                             "`source bin/activate.sh FILE`).")]
 
 
 def register(app: typer.Typer, console: Console, err_console: Console, load: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.errors import DrlocalError
 
 ViewOpt = Annotated[bool, typer.Option("--view", help="Serve the live viewer (DRfC's dr-start-viewer page) while "
@@ -18,9 +19,6 @@ HostOpt = Annotated[str, typer.Option("--host", help="Viewer address; 0.0.0.0 ex
                                       "purpose.")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Viewer port (default DR_WEBVIEWER_PORT, 8100; 0 = any "
                                              "free port).")]
-DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="Working folder (DRfC layout). Default: current folder.")]
-ExpOpt = Annotated[str | None, typer.Option("--experiment", "-e", help="DRfC experiment: experiments/<name>/run.env.")]
-CfgOpt = Annotated[Path | None, typer.Option("--config", help="Run config file instead of run.env.")]
 
 #: The page's query that DRfC's viewer opens with.
 START_QUERY = "?robo=all&camera=kvs_stream&quality=75&width=480"

@@ -6,7 +6,7 @@ The policy map puts the car at a grid of poses — every `stride`-th waypoint ×
 [deg] — renders the car's own sensors there (`ObservationBuilder`, the env's renderer, so the network sees exactly
 what it sees in training), runs the networks on all poses in batches and draws, per heading error, maps of:
 
-* greedy speed [m/s] (arrows pointing where the steered wheels point, coloured by speed),
+* greedy speed [m/s] (dots coloured by speed, with a tick towards where the steered wheels point),
 * greedy steering angle [deg] (+ = left),
 * policy entropy [nats] (how certain the policy is; 0 = always the same action),
 * the value estimate V(s) (the critic's expected discounted return from there).
@@ -324,8 +324,10 @@ def compare_maps(a: PolicyMap, b: PolicyMap) -> MapDiff:
 
 # ======================================================================== figures
 
-PANEL_W = 5.0  # [in] width of one heading panel
+PANEL_W = 4.4  # [in] width of one heading panel's map (at least)
+MAX_PANEL_W = 9.0  # [in] at most
 MAX_COLS = 3
+_GAP_X, _TITLE_H, _LABEL_H, _TOP, _CBAR_W = 0.75, 0.35, 0.45, 0.55, 1.35  # [in] the fixed layout's margins
 
 
 def _heading_label(h: float) -> str:
@@ -338,33 +340,47 @@ def _marker_pt(ax: Any, spacing_m: float) -> float:
     """A dot diameter [pt] of about 80 % of the grid spacing on this axes, so neighbouring dots do not merge."""
     ax.apply_aspect()
     x0, x1 = ax.get_xlim()
-    width_pt = ax.get_window_extent().width * 72.0 / ax.figure.dpi
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72.0
     return float(np.clip(0.8 * spacing_m * width_pt / max(x1 - x0, 1e-9), 2.5, 10.0))
 
 
 def _panels(track: Track, grid: PoseGrid, title: str) -> tuple[Any, list[Any]]:
-    """A figure with one top-down track panel per heading error (at most MAX_COLS per row)."""
+    """A figure with one top-down track panel per heading error (at most MAX_COLS per row) and room for a colour bar
+    on the right (`fig.cbar_rect`). A fixed layout, not matplotlib's constrained one: that draws every figure twice."""
     from matplotlib.figure import Figure
 
     from drlocal.tracks.plot import draw_track
 
-    n = len(grid.headings)
-    cols = min(n, MAX_COLS)
-    rows = math.ceil(n / cols)
     x0, y0, x1, y1 = track.road.bounds
-    aspect = (y1 - y0 + 1.0) / max(x1 - x0 + 1.0, 1e-9)
-    panel_h = float(np.clip(PANEL_W * aspect, 2.0, 2.2 * PANEL_W)) + 0.6
-    fig = Figure(figsize=(PANEL_W * cols + 1.0, panel_h * rows + 0.6), layout="constrained")
-    axes = list(np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel()))
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    for ax, h in zip(axes, grid.headings, strict=False):
+    x0, y0, x1, y1 = x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5
+    # wide enough that neighbouring poses are ≥ 7.5 pt apart (dense grids, big tracks), within reason
+    pw = float(np.clip(7.5 / (0.8 * _spacing(track, grid)) * (x1 - x0) / 72.0, PANEL_W, MAX_PANEL_W))
+    n = len(grid.headings)
+    cols = min(n, MAX_COLS if pw <= 1.2 * PANEL_W else 2)
+    rows = math.ceil(n / cols)
+    ih = float(np.clip(pw * (y1 - y0) / max(x1 - x0, 1e-9), 1.5, 2.0 * pw))
+    w = 0.1 + cols * (pw + _GAP_X) + _CBAR_W
+    h = _TOP + rows * (ih + _TITLE_H + _LABEL_H) + 0.05
+    fig = Figure(figsize=(w, h))
+    axes = []
+    for i, hd in enumerate(grid.headings):
+        r, c = divmod(i, cols)
+        top = h - _TOP - _TITLE_H - r * (ih + _TITLE_H + _LABEL_H)
+        ax = fig.add_axes(((0.1 + _GAP_X + c * (pw + _GAP_X)) / w, (top - ih) / h, pw / w, ih / h))
         draw_track(ax, track, reverse=grid.reverse)
-        ax.set_xlim(x0 - 0.5, x1 + 0.5)
-        ax.set_ylim(y0 - 0.5, y1 + 0.5)
-        ax.set_title(_heading_label(h), fontsize=10)
-    fig.suptitle(title, fontsize=12, fontweight="bold")
-    return fig, axes[:n]
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_title(_heading_label(hd), fontsize=10)
+        axes.append(ax)
+    area_top, area_bottom = h - _TOP - _TITLE_H, _LABEL_H + 0.05
+    span = area_top - area_bottom
+    fig.cbar_rect = ((w - _CBAR_W + 0.2) / w, (area_bottom + 0.075 * span) / h, 0.16 / w, 0.85 * span / h)
+    fig.suptitle(title, fontsize=12, fontweight="bold", y=1.0 - 0.12 / h, va="top")
+    return fig, axes
+
+
+def _colorbar(fig: Any, mappable: Any, label: str) -> None:
+    fig.colorbar(mappable, cax=fig.add_axes(fig.cbar_rect), label=label)
 
 
 def _spacing(track: Track, grid: PoseGrid) -> float:
@@ -375,12 +391,13 @@ def _spacing(track: Track, grid: PoseGrid) -> float:
 
 
 def _dots(fig: Any, axes: list[Any], track: Track, grid: PoseGrid, values: np.ndarray, *, cmap: str, vmin: float,
-          vmax: float, label: str) -> None:
-    """Each pose as a dot coloured by `values` (N,), one panel per heading error, with one colour bar."""
+          vmax: float, label: str, size_of: float = 1.0) -> None:
+    """Each pose as a dot coloured by `values` (N,), one panel per heading error, with one colour bar; `size_of`
+    scales the dot diameter."""
     from matplotlib.colors import Normalize
 
     norm = Normalize(vmin, vmax)
-    size = _marker_pt(axes[0], _spacing(track, grid)) ** 2
+    size = (size_of * _marker_pt(axes[0], _spacing(track, grid))) ** 2
     mappable = None
     for ax, h in zip(axes, grid.headings, strict=True):
         sel = grid.heading == h
@@ -390,25 +407,24 @@ def _dots(fig: Any, axes: list[Any], track: Track, grid: PoseGrid, values: np.nd
         if off.any():  # off the road: drawn, but marked (a square) so they are not read as on-track behaviour
             ax.scatter(grid.x[off], grid.y[off], c=values[off], cmap=cmap, norm=norm, s=size, marker="s",
                        edgecolors="black", linewidths=0.3, zorder=6)
-    fig.colorbar(mappable, ax=axes, label=label, shrink=0.85)
+    _colorbar(fig, mappable, label)
 
 
-def _arrows(fig: Any, axes: list[Any], track: Track, grid: PoseGrid, m: PolicyMap, label: str) -> None:
-    """Each pose as an arrow pointing where the steered front wheels point (yaw + steering), coloured by speed."""
-    from matplotlib.colors import Normalize
+def _speed_dots(fig: Any, axes: list[Any], track: Track, grid: PoseGrid, m: PolicyMap, label: str) -> None:
+    """Each pose as a dot coloured by greedy speed with a black tick towards where the steered front wheels point
+    (the car's yaw + the steering angle), so one figure shows both commands."""
+    from matplotlib.collections import LineCollection
 
     lo, hi = _speed_range(m.metadata)
-    norm = Normalize(lo, hi if hi > lo else lo + 1e-3)
-    length = 0.8 * _spacing(track, grid)
+    lo, hi = (lo, hi) if hi > lo else (max(lo - 0.5, 0.0), hi + 0.5)  # one speed in the action space: mid-scale
+    spacing = _spacing(track, grid)
     direction = grid.yaw + np.radians(m.steering)
-    u, v = length * np.cos(direction), length * np.sin(direction)
-    q = None
+    tip_x, tip_y = grid.x + 0.75 * spacing * np.cos(direction), grid.y + 0.75 * spacing * np.sin(direction)
     for ax, h in zip(axes, grid.headings, strict=True):
-        sel = grid.heading == h
-        q = ax.quiver(grid.x[sel], grid.y[sel], u[sel], v[sel], m.speed[sel], cmap="RdYlGn", norm=norm,
-                      angles="xy", scale_units="xy", scale=1.0, width=0.006, headwidth=3.5, headlength=4.0,
-                      pivot="tail", edgecolor="black", linewidth=0.3, zorder=6)
-    fig.colorbar(q, ax=axes, label=label, shrink=0.85)
+        sel = np.flatnonzero(grid.heading == h)
+        segs = np.stack([np.stack([grid.x[sel], grid.y[sel]], 1), np.stack([tip_x[sel], tip_y[sel]], 1)], 1)
+        ax.add_collection(LineCollection(segs, colors="black", linewidths=1.1, zorder=7))
+    _dots(fig, axes, track, grid, m.speed, cmap="RdYlGn", vmin=lo, vmax=hi, label=label, size_of=0.7)
 
 
 def _speed_range(md: ModelMetadata) -> tuple[float, float]:
@@ -438,8 +454,8 @@ def map_figures(m: PolicyMap, track: Track, label: str = "") -> dict[str, Any]:
     g = m.grid
     who = f"{label} checkpoint {m.name}" if label else f"checkpoint {m.name}"
     figs = {}
-    fig, axes = _panels(track, g, f"{who}: greedy speed (arrow: where the steered wheels point)")
-    _arrows(fig, axes, track, g, m, "greedy speed [m/s]")
+    fig, axes = _panels(track, g, f"{who}: greedy speed (tick: where the steered wheels point)")
+    _speed_dots(fig, axes, track, g, m, "greedy speed [m/s]")
     figs["speed"] = fig
     lim = _steer_limit(m.metadata)
     fig, axes = _panels(track, g, f"{who}: greedy steering angle")
@@ -461,7 +477,7 @@ def map_figures(m: PolicyMap, track: Track, label: str = "") -> dict[str, Any]:
     fig, axes = _panels(track, g, f"{who}: value estimate V(s)" + ("" if np.isfinite(m.value).any()
                                                                    else " (no value network in this checkpoint)"))
     _dots(fig, axes, track, g, m.value, cmap="viridis", vmin=lo, vmax=hi,
-          label="V(s): expected discounted future reward")
+          label="V(s) [expected discounted reward]")
     figs["value"] = fig
     return figs
 
@@ -490,7 +506,8 @@ def compare_figures(d: MapDiff, track: Track) -> dict[str, Any]:
                                   (sel & d.changed, "#d32f2f", "greedy action changed")):
             ax.scatter(g.x[mask], g.y[mask], s=size, c=color, edgecolors="black", linewidths=0.3, zorder=6,
                        label=text)
-        ax.legend(loc="upper right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=9, frameon=False)
     figs["changed"] = fig
     return figs
 
@@ -508,11 +525,16 @@ def _kv(rows: Sequence[tuple[str, Any]]) -> str:
     return "<table>" + "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _grid_rows(g: PoseGrid) -> list[tuple[str, Any]]:
     off = g.n - int(g.on_track.sum())
     return [("track", f"{g.track}{' (reversed)' if g.reverse else ''}"),
-            ("waypoints", f"every {g.stride}{'nd' if g.stride == 2 else 'th' if g.stride > 2 else ''} "
-                          f"({len(g.waypoints)} waypoints)" if g.stride > 1 else f"all {len(g.waypoints)}"),
+            ("waypoints", f"every {_ordinal(g.stride)} ({len(g.waypoints)} waypoints)" if g.stride > 1
+             else f"all {len(g.waypoints)}"),
             ("lateral offsets [m] (+ left)", ", ".join(f"{v:g}" for v in g.offsets)),
             ("heading errors [deg] (+ left)", ", ".join(f"{v:g}" for v in g.headings)),
             ("poses", f"{g.n}" + (f" ({off} off the road, drawn as squares)" if off else ""))]
@@ -631,3 +653,38 @@ def policy_map_command(root: Path, out_dir: Path, track: Track, *, world: str | 
         page = write_policy_map(out_dir, maps[0], track, model=model, timings=timings)
     timings["plot"] = time.perf_counter() - t2
     return page, timings
+
+
+def cli_policy_map(console: Any, store: Any, prefix: str, run: Any, out: Path | None, *, checkpoint: str | None,
+                   compare: Sequence[str] | None, offsets: str, headings: str, stride: int) -> Path:
+    """`drlocal analyze --policy-map | --compare K1 K2` for the bucket `store` (a StoreChoice): pull the prefix's
+    checkpoints, write the page into `out` (default <model folder>/report/) and print where it is."""
+    from drlocal.analysis.report import read_params_yaml
+    from drlocal.store.local import ModelStore
+    from drlocal.tracks import load_track
+
+    if compare and checkpoint is not None:
+        raise DrlocalError("--checkpoint and --compare both name checkpoints.",
+                           hint="give --checkpoint K for one map, or --compare K1 K2 for the difference of two.")
+    offs = parse_floats(offsets, "--offsets", "metres")
+    heads = parse_floats(headings, "--headings", "degrees")
+    root = store.pull(prefix, ["model/*", "training_params*.yaml"])
+    if not ModelStore(root).checkpoints():
+        have = sorted(p.parent.name for p in store.local_root.glob("*/model") if ModelStore(p.parent).checkpoints()) \
+            if store.local_root.is_dir() else []
+        raise DrlocalError(
+            f"no model {prefix!r} in {store.url(prefix)}: no checkpoints to map.",
+            hint=("train it first (drlocal train), or pass --prefix with one of: " + ", ".join(have[:8])) if have
+            else "train a model first (drlocal train), or pass --prefix with the name of one in the bucket.")
+    params = read_params_yaml(root / "training_params.yaml")
+    world = params.get("WORLD_NAME") or run.world_name
+    reverse = params.get("REVERSE_DIR", "False").strip().lower() == "true"
+    target = out if out is not None else root / "report"
+    if target.exists() and not target.is_dir():
+        raise DrlocalError(f"--out {target} is a file.", hint="give a folder for the policy map.")
+    page, t = policy_map_command(root, target, load_track(world), world=world, reverse=reverse,
+                                 checkpoint=checkpoint or "best", compare=compare, stride=stride, offsets=offs,
+                                 headings=heads)
+    console.print(f"policy map: {page} ({sum(t.values()):.1f} s: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items())
+                  + ")", highlight=False)
+    return page

@@ -992,6 +992,10 @@ table.kv th{background:#f7f8f9;width:240px}
 
 def _page(b: _Builder, sections: Sequence[Section], elapsed: float) -> str:
     nav = "".join(f'<a href="#{s.id}">{esc(s.title)}</a>' for s in sections)
+    # pages `drlocal analyze --policy-map` / `--compare` wrote into the same folder
+    nav += "".join(f'<a href="{name}">{label}</a>' for name, label in
+                   (("policy-map.html", "Policy map"), ("policy-map-compare.html", "Policy map: compare"))
+                   if (b.out / name).is_file())
     body = []
     for s in sections:
         stale = ("<p class='stale'>From the last full build; the per-iteration refresh leaves this section as it "
