@@ -224,7 +224,8 @@ def test_report_of_a_real_run(model: Path, tmp_path: Path) -> None:
     page = index.read_text()
     srcs = image_sources(index)
     for name in ("reward_graph.png", "metrics_completion.png", "metrics_laps.png", "heatmap.png", "best_laps.png",
-                 "action_space.png", "action_histograms.png", "eval_trials.png", "eval_fastest.png"):
+                 "action_space.png", "action_histograms.png", "eval_trials.png", "eval_fastest.png",
+                 "quintiles.png"):
         assert name in srcs, name
     for s in srcs:
         data = (out / s).read_bytes()
@@ -279,7 +280,7 @@ def test_report_without_deepracer_utils(model: Path, tmp_path: Path, monkeypatch
     page = index.read_text()
     assert "Missing panels" in page and "deepracer-utils" in page
     srcs = image_sources(index)
-    assert "training_progress.png" not in srcs and "scatter_all.png" not in srcs
+    assert "training_progress.png" not in srcs and "scatter_all.png" not in srcs and "quintiles.png" not in srcs
     assert {"reward_graph.png", "heatmap.png", "eval_trials.png", "action_space.png"} <= set(srcs)
 
 

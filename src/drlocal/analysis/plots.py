@@ -557,6 +557,28 @@ def scatter_aggregates_figure(agg: Any, title: str) -> Figure:
 
 
 @styled
+def quintiles_figure(agg: Any) -> Figure:
+    """Training notebook T9 (`au.scatter_by_groups`, "Quintiles") from `simulation_agg`: the episodes split into
+    five buckets by order (its `quintile` column: first 20 % of episodes, second 20 %, …), one row each: time →
+    reward, progress → reward, and the time and progress histograms, so the rows show how training moved on."""
+    groups = [(q, agg[agg["quintile"] == q]) for q in sorted(agg["quintile"].unique())]
+    fig = Figure(figsize=(13, 2.3 * max(len(groups), 1) + 0.8))
+    fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.6 / fig.get_figheight(), bottom=0.05, wspace=0.28,
+                        hspace=0.55)
+    axes = np.atleast_2d(fig.subplots(max(len(groups), 1), 4))
+    t_max = float(agg["time"].max()) if len(agg) else 1.0
+    for row, (q, g) in zip(axes, groups, strict=False):
+        _scatter(row[0], g["time"], g["reward"], "time [s]", "reward", f"Quintile {q}: time → reward")
+        _scatter(row[1], g["progress"], g["reward"], "progress [%]", "reward", f"Quintile {q}: progress → reward")
+        row[2].stairs(*np.histogram(g["time"], bins=20, range=(0.0, max(t_max, 1e-6))), fill=True, color=TRAIN)
+        row[2].set(xlabel="time [s]", ylabel="episodes", title=f"Quintile {q}: time")
+        row[3].stairs(*np.histogram(g["progress"], bins=20, range=(0.0, 100.0)), fill=True, color=TRAIN)
+        row[3].set(xlabel="progress [%]", ylabel="episodes", title=f"Quintile {q}: progress", xlim=(0, 100))
+    fig.suptitle(f"Quintiles: {len(agg)} episodes in five buckets by training order", fontweight="bold")
+    return fig
+
+
+@styled
 def sanity_figure(time_s: Sequence[float], reward: Sequence[float], r: float, slope: float) -> Figure:
     """The reward-sanity check drawn: episode reward against lap time of the recent complete laps, with the
     least-squares line (a rising line = slower laps are paid more)."""

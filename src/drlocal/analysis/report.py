@@ -737,6 +737,9 @@ class _Builder:
         else:
             parts.append(note("No complete laps yet: the 'Stats for complete laps' grid comes with the first one.",
                               "muted"))
+        if "quintile" in agg and len(agg):
+            parts.append(self.draw("quintiles.png", plots.quintiles_figure(agg)))
+            files.append("quintiles.png")
         parts.append(self.stability_table())
         return Section("training", "Training analysis", "".join(parts), files)
 
