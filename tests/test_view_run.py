@@ -57,6 +57,8 @@ def rows(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counting]:
     root = small_job(tmp_path_factory.mktemp("view"))
+    with (root / "run.env").open("a") as f:
+        f.write("DR_EVAL_MAX_RESETS=0\n")  # evaluations end at the first off-track: short videos, fast tests
     watch = Counting()
     terminal = Console(file=io.StringIO(), force_terminal=True, width=150)
     with IterationProgress(terminal) as bar:
@@ -177,3 +179,24 @@ def test_dr_eval_save_mp4_in_run_env_makes_evaluate_write_the_videos(run: tuple[
     printed = [line.split("mp4: ", 1)[1].strip() for line in r.stdout.splitlines() if line.startswith("mp4: ")]
     assert [Path(p).parent.name for p in printed] == ["camera-pip", "camera-45degree", "camera-topview"]
     assert all(probe(root / p)["frames"] > 0 for p in printed)  # printed relative to the folder it ran in
+
+
+def test_missing_view_extra_is_one_clear_error(run: tuple[Path, Counting], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the `view` extra, --mp4 and --view say which extra to install (before any driving)."""
+    import sys
+
+    from drlocal.cli_view import viewer
+    from drlocal.errors import DrlocalError
+    from drlocal.view.record import require_video
+
+    root, _ = run
+    monkeypatch.setitem(sys.modules, "av", None)  # an import of av now raises ImportError
+    with pytest.raises(DrlocalError, match="PyAV") as err:
+        require_video()
+    assert "drlocal[view]" in (err.value.hint or "")
+    monkeypatch.delitem(sys.modules, "drlocal.view.server", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(DrlocalError, match="--view needs") as err, \
+            viewer(load_job(root, environ={}), Console(file=io.StringIO()), enabled=True, host="127.0.0.1", port=0):
+        pass
+    assert "drlocal[view]" in (err.value.hint or "")

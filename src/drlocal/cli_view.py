@@ -42,7 +42,14 @@ def viewer(job: Any, console: Console, *, enabled: bool, host: str, port: int | 
     from drlocal.tracks import load_track
     from drlocal.view.hub import FrameHub
     from drlocal.view.scene import OverlayData
-    from drlocal.view.server import Viewer
+
+    try:
+        import uvicorn  # noqa: F401  (the server imports it when it starts)
+
+        from drlocal.view.server import Viewer
+    except ImportError as err:
+        raise DrlocalError(f"--view needs the viewer's web server ({err.name} is not installed).",
+                           hint="pip install 'drlocal[view]' (make install does it), or run without --view.") from None
 
     run = job.run
     port = run.webviewer_port if port is None else port

@@ -36,7 +36,7 @@ from drlocal.store.logs import SimtraceWriter, simtrace_row
 from drlocal.store.select import store_of
 from drlocal.tracks import load_track
 from drlocal.view.frames import BodyColors, Composer
-from drlocal.view.record import EvalRecorder, write_videos
+from drlocal.view.record import EvalRecorder, require_video, write_videos
 from drlocal.view.scene import OverlayData, car_color
 
 
@@ -320,6 +320,8 @@ def evaluate(
     )
     w = World(track, n_cars, reward, opts, start_ndist=0.0, race=race, stereo=racers[0].stereo)
     mp4 = run.eval_save_mp4 if mp4 is None else mp4
+    if mp4:
+        require_video()
     recorder = _recorder(job, racers, race.race_type, trials, sequential=not (h2m or continuous)) if mp4 else None
     _drive(w, racers, race.done_condition, continuous, track.length, Watches(watch or NoWatch(), recorder))
     videos: list[Path] = []

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from drlocal.errors import DrlocalError
 from drlocal.view.frames import BodyColors, Composer, Telemetry, scene_of
 from drlocal.view.scene import OverlayData, Scene
 
@@ -67,6 +68,16 @@ def write_videos(composer: Composer, shots: Sequence[Shot], folder: Path, dt: fl
             for c, w in zip(cams, writers, strict=True):
                 w.write(views[c])
     return paths
+
+
+def require_video() -> None:
+    """Say in one line, before anything is driven, that MP4s need the `view` extra (PyAV) when it is missing."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        raise DrlocalError("DR_EVAL_SAVE_MP4 / --mp4 needs PyAV to write the videos, and it is not installed.",
+                           hint="pip install 'drlocal[view]' (make install does it), or evaluate without --mp4.") \
+            from None
 
 
 class EvalRecorder:
