@@ -25,11 +25,10 @@ START_QUERY = "?robo=all&camera=kvs_stream&quality=75&width=480"
 
 
 def colors_of(run: Any) -> Any:
-    from drlocal.view.frames import BodyColors
-    from drlocal.view.scene import car_color
+    """The body colours of the run's car (DR_CAR_COLOR) and of any opponent."""
+    from drlocal.view.frames import racer_colors
 
-    mine = car_color(run.car_color)
-    return BodyColors(agent=mine, opponent=car_color("Orange" if mine == car_color("Blue") else "Blue"))
+    return racer_colors(run.car_color)[0]
 
 
 @contextlib.contextmanager

@@ -35,9 +35,9 @@ from drlocal.store.local import ModelStore, atomic_write_json, atomic_write_text
 from drlocal.store.logs import SimtraceWriter, simtrace_row
 from drlocal.store.select import store_of
 from drlocal.tracks import load_track
-from drlocal.view.frames import BodyColors, Composer
+from drlocal.view.frames import Composer, racer_colors
 from drlocal.view.record import EvalRecorder, require_video, write_videos
-from drlocal.view.scene import OverlayData, car_color
+from drlocal.view.scene import OverlayData
 
 
 @dataclass
@@ -202,13 +202,12 @@ def _drive(w: World, racers: list[_Racer], done_condition: str, continuous: bool
 def _recorder(job: Job, racers: list[_Racer], race_type: str, trials: int, *, sequential: bool) -> EvalRecorder:
     """The MP4 recorder: each racer's display name and colour (the opponent in a contrasting colour)."""
     run = job.run
-    mine = car_color(run.car_color)
-    theirs = car_color("Orange" if mine == car_color("Blue") else "Blue")
+    mine, theirs = racer_colors(run.car_color)
     opp = getattr(run, "opponent", None)
     names = [run.display_name, opp.display_name if opp is not None else "Opponent"]
     bases = [OverlayData(phase="Evaluating", name=names[k], race_type=race_type, laps=trials,
                          extra=run.enable_extra_kvs_overlay) for k in range(len(racers))]
-    colors = [BodyColors(agent=mine, opponent=theirs), BodyColors(agent=theirs, opponent=mine)][: len(racers)]
+    colors = [mine, theirs][: len(racers)]
     return EvalRecorder(bases, colors, sequential=sequential)
 
 
@@ -324,14 +323,15 @@ def evaluate(
         require_video()
     recorder = _recorder(job, racers, race.race_type, trials, sequential=not (h2m or continuous)) if mp4 else None
     _drive(w, racers, race.done_condition, continuous, track.length, Watches(watch or NoWatch(), recorder))
+    outputs = _save(job, bucket, racers, stamp, trials, continuous, checkpoint, world, opponent)
     videos: list[Path] = []
-    if recorder is not None:
+    if recorder is not None:  # after the metrics are safe: a video that fails to write loses nothing else
         composer = Composer(track, world=world or run.world_name, reverse=run.eval_reverse_direction)
         for k, r in enumerate(racers):
             shots = recorder.film([k] if h2m else list(range(n_cars)))
             videos += write_videos(composer, shots, r.store.root / "mp4", w.dt)
         bucket.publish(videos)
-    outputs = _save(job, bucket, racers, stamp, trials, continuous, checkpoint, world, opponent)
+        bucket.finish()
     me, metrics_path, drfc_path = outputs[0]
     extra: dict[str, Any] = {"race_type": race.race_type, "mp4": [str(p) for p in videos]}
     if h2m:

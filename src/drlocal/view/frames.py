@@ -37,6 +37,14 @@ class BodyColors:
         return {"racecar": self.opponent, "bot_car": self.bot}.get(kind, self.box)
 
 
+def racer_colors(car_color_name: str | None) -> tuple[BodyColors, BodyColors]:
+    """The colours of the watched car (DR_CAR_COLOR) and of an opponent in a contrasting colour (Blue, or Orange
+    when the car itself is blue), each seen from its own side."""
+    mine = car_color(car_color_name)
+    theirs = car_color("Orange" if mine == car_color("Blue") else "Blue")
+    return BodyColors(agent=mine, opponent=theirs), BodyColors(agent=theirs, opponent=mine)
+
+
 def scene_of(world: Any, i: int, colors: BodyColors) -> Scene:
     """The bodies car `i` of a `sim.episode.World` shares its track with: itself (body 0, the ego), then its objects.
 
