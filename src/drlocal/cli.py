@@ -326,6 +326,12 @@ def train(
                                                      "into this folder.")] = None,
     experiment: ExpOpt = None,
     config: CfgOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Rollout workers that share each iteration's episodes "
+                                                "(DR_WORKERS); more than one runs them as Ray actors.")] = None,
+    learners: Annotated[int, typer.Option(help="Data-parallel PPO learners (Ray actors averaging gradients with "
+                                          "torch.distributed); 1 learns in this process.")] = 1,
+    address: Annotated[str | None, typer.Option(help="Join this Ray cluster (ray://HOST:10001 or HOST:6379; "
+                                                "default RAY_ADDRESS) instead of starting Ray here.")] = None,
 ) -> None:
     """Train the folder's model (reward function, model_metadata.json, hyperparameters.json)."""
     from drlocal.learn.trainer import IterationReport, Trainer
@@ -339,7 +345,7 @@ def train(
     _require(0 <= seed <= MAX_SEED, "--seed", seed, f"use a whole number from 0 to {MAX_SEED}.")
     job = _load_job(directory, experiment, config)
     if check:
-        _check_training(job, resume=resume, wipe=wipe)
+        _check_training(job, resume=resume, wipe=wipe, workers=workers)
         return
 
     reporter = None
@@ -370,11 +376,12 @@ def train(
     with _view.viewer(job, console, enabled=view, host=host, port=port) as hub, _progress(live) as bar:
         trainer = Trainer(job, minutes=minutes, resume=resume, seed=seed, on_iteration=report,
                           on_message=lambda m: console.print(m, highlight=False), max_iterations=iterations,
-                          wipe=wipe, watch=Watches(bar, hub))
+                          wipe=wipe, watch=Watches(bar, hub), workers=workers, learners=learners, address=address)
         _view.attach_replays(hub, job, trainer.store.root)
         reporter = _analyze.Reporter(trainer.store.root, trainer.track, say) if analysis else None
+        tracks = ", ".join(dict.fromkeys(trainer.plan.tracks))
         console.print(
-            f"training {job.run.model_prefix} on {job.run.world_name}: {trainer.episodes_per_iter} episodes/iteration, "
+            f"training {job.run.model_prefix} on {tracks}: {trainer.episodes_per_iter} episodes/iteration, "
             f"up to {trainer.iterations_total} iterations, device {trainer.device}", highlight=False,
         )
         state = trainer.train()
@@ -400,8 +407,9 @@ def _race_summary(race) -> str:
     return race.race_type
 
 
-def _check_training(job, *, resume: bool, wipe: bool) -> None:
+def _check_training(job, *, resume: bool, wipe: bool, workers: int | None = None) -> None:
     """`drlocal train --check`: everything a training start reads, validated; nothing written."""
+    from drlocal.config.workers import plan_workers, worker_files_note
     from drlocal.sim.reward import load_reward_function
     from drlocal.store.select import store_of
     from drlocal.tracks import load_track
@@ -409,6 +417,11 @@ def _check_training(job, *, resume: bool, wipe: bool) -> None:
     run = job.run
     load_reward_function(job.reward_path)
     track = load_track(run.world_name)
+    plan = plan_workers(job, workers)
+    for r in plan.runs[1:]:
+        load_track(r.world_name)
+    for w in plan.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     race = run.race_options(training=True)  # HEAD_TO_MODEL is refused here, as `train` would
     bucket = store_of(job)
     existing = bucket.prefix_objects(run.model_prefix)
@@ -416,7 +429,8 @@ def _check_training(job, *, resume: bool, wipe: bool) -> None:
              f"track: {track.name} ({track.length:.2f} m)", f"race: {_race_summary(race)}",
              f"model_metadata: {job.metadata_path} ({job.metadata.training_algorithm}, {job.metadata.neural_network})",
              f"hyperparameters: {job.hyperparameters_path}", f"reward function: {job.reward_path} (loads)",
-             f"store: {bucket.kind}: {bucket.describe()}"]
+             f"store: {bucket.kind}: {bucket.describe()}",
+             f"workers: {worker_files_note(plan)}"]
     problems = []
     if existing and not (resume or wipe):
         problems.append(f"{bucket.url(run.model_prefix)} exists ({len(existing)} objects): train would refuse it "

@@ -130,6 +130,7 @@ VARIABLES: dict[str, str] = {
     "DR_REMOTE_MINIO_URL": "remote_minio_url",
     "DR_LOCAL_S3_ENDPOINT_URL": "local_s3_endpoint_url",
     "DR_WORKERS": "workers",
+    "DR_TRAIN_MULTI_CONFIG": "train_multi_config",
     "DR_EXPERIMENT_NAME": "experiment_name",
 }
 
@@ -225,13 +226,6 @@ def _number_is(value: str, default: float) -> bool:
         return False
 
 
-def _more_than_one(value: str) -> bool:
-    try:
-        return int(value.strip()) > 1
-    except ValueError:
-        return False  # reported as an invalid DR_WORKERS value
-
-
 def _set(value: str) -> bool:
     return bool(value.strip())
 
@@ -245,12 +239,6 @@ UNSUPPORTED: dict[str, tuple[Callable[[str], bool], str]] = {
     "DR_ENABLE_DOMAIN_RANDOMIZATION": (
         _truthy, "domain randomisation is not supported yet: every episode uses the same colours and lighting, "
                  "so the model is less robust on the real car"),
-    "DR_TRAIN_MULTI_CONFIG": (
-        _truthy, "multi-config training is not supported yet: worker-N.env files are not read, every episode uses "
-                 "this run config"),
-    "DR_WORKERS": (
-        _more_than_one, "drlocal runs all episodes of an iteration (num_episodes_between_training) as parallel "
-                        "cars in one process, so the number of workers does not change the result"),
     "DR_SAGEMAKER_CUDA_DEVICES": (_set, _CUDA),
     "DR_ROBOMAKER_CUDA_DEVICES": (_set, _CUDA),
     "DR_ROBOMAKER_MOUNT_SIMAPP_DIR": (_set, _SIMAPP),
@@ -396,7 +384,8 @@ class RunConfig(BaseModel):
     #: the bucket's S3 endpoint as seen from this machine; when unset, what DRfC's activate.sh derives
     #: from DR_CLOUD (local/azure: http://localhost:9000, remote: remote_minio_url, aws: None = AWS)
     local_s3_endpoint_url: str | None = None
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, le=64)
+    train_multi_config: bool = False
     experiment_name: str | None = None
 
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -410,7 +399,8 @@ class RunConfig(BaseModel):
         "change_start_position", "reverse_direction", "alternate_driving_direction", "eval_is_continuous",
         "eval_reverse_direction", "pretrained", "eval_save_mp4", "enable_extra_kvs_overlay",
         "oa_randomize_obstacle_locations",
-        "oa_is_obstacle_bot_car", "h2b_is_lane_change", "h2b_randomize_bot_car_locations", mode="before",
+        "oa_is_obstacle_bot_car", "h2b_is_lane_change", "h2b_randomize_bot_car_locations", "train_multi_config",
+        mode="before",
     )
     @classmethod
     def _booleans(cls, v: Any) -> Any:

@@ -151,6 +151,11 @@ class Job:
     config_files: list[Path] = field(default_factory=list)
     #: the bucket (local disk, DRfC's MinIO or S3) and drlocal's working copy of it
     store: StoreChoice | None = None
+    #: what `run` was built from (the env files' values, the environment, the caller's overrides): the
+    #: per-worker run configs of multi-config training are built from them (drlocal.config.workers)
+    env_values: dict[str, EnvValue] = field(default_factory=dict)
+    environ: dict[str, str] = field(default_factory=dict)
+    env_overrides: dict[str, str | EnvValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.custom_files_dir is None:
@@ -370,6 +375,7 @@ def load_job(
         )
     config_files = [p for p in env_files if p.is_file()]
     forced: dict[str, str | EnvValue] = {**src.forced, **(overrides or {})}
+    values: dict[str, EnvValue] = system
     try:
         values = parse_env_file(src.run_file, system, environ) if src.run_file.is_file() else system
         run, warnings = build_run_config(values, environ, overrides=forced, base=root)
@@ -399,7 +405,8 @@ def load_job(
         raise DrlocalError("\n".join(problems), hint="fix the files above; `drlocal init DIR` writes valid defaults.")
     return Job(root, run, metadata, hyper, rw_path, md_path, hp_path, warnings + hyper.warnings,
                custom_files_dir=src.custom_files_dir, run_config_file=src.run_file,
-               worker_env_files=src.worker_files, config_files=config_files, store=store)
+               worker_env_files=src.worker_files, config_files=config_files, store=store, env_values=values,
+               environ=dict(environ), env_overrides=forced)
 
 
 def _bump(prefix: str, delimiter: str = "-") -> str:

@@ -1,8 +1,10 @@
 """The DeepRacer networks, layer for layer (contract §7), in PyTorch.
 
 Every convolution and dense layer of an embedder or middleware is followed by ReLU (no batch
-norm, no dropout: the SCHEME builder ignores those entries). Convolutions use valid padding and
-Glorot-uniform init with zero bias. Feature maps are flattened in TensorFlow's channels-last
+norm, no dropout: the SCHEME builder ignores those entries); the camera embedders' ReLUs work
+in place (the same numbers, one allocation less per layer: faster, benchmarks/learner.py).
+Convolutions use valid padding and Glorot-uniform init with zero bias. Feature maps are
+flattened in TensorFlow's channels-last
 order (H, W, C), and "dense" layers listed after convolutions act on the channel axis of the
 4-D map (a 1×1 convolution), so weights map one-to-one onto the TF graph for export.
 
@@ -68,11 +70,11 @@ class ImageEmbedder(nn.Module):
         c = channels
         h, w = IMAGE_H, IMAGE_W
         for out, k, s in convs:
-            layers += [glorot_(nn.Conv2d(c, out, k, s)), nn.ReLU()]
+            layers += [glorot_(nn.Conv2d(c, out, k, s)), nn.ReLU(inplace=True)]
             c = out
             h, w = (h - k) // s + 1, (w - k) // s + 1
         for out in dense:  # TF Dense on the channel axis == 1x1 convolution
-            layers += [glorot_(nn.Conv2d(c, out, 1, 1)), nn.ReLU()]
+            layers += [glorot_(nn.Conv2d(c, out, 1, 1)), nn.ReLU(inplace=True)]
             c = out
         self.body = nn.Sequential(*layers)
         self.out_shape = (h, w, c)

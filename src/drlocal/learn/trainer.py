@@ -29,22 +29,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode
 
 from drlocal.config.workdir import Job
-from drlocal.env.vector_env import DeepRacerVectorEnv, object_boxes_of
+from drlocal.config.workers import WorkerPlan, plan_workers
+from drlocal.env.vector_env import object_boxes_of
 from drlocal.errors import DrlocalError, InvalidActionError, NonFiniteStateError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
-from drlocal.learn.rollout import RolloutBuffer
 from drlocal.learn.sac import SACConfig, SACLearner
 from drlocal.learn.watch import NoWatch, Watch
+from drlocal.learn.workers import Rollout, RolloutWorker, WorkerSpec, acting_weights, cap_transitions, training_env
 from drlocal.memory import tame_allocator, trim
 from drlocal.sim.episode import LAP_COMPLETE, EpisodeOptions, World
 from drlocal.sim.reward import RewardFunctionError, load_reward_function
 from drlocal.store.local import CheckpointName, ModelStore, StoreWriteError, atomic_write_json, atomic_write_text
-from drlocal.store.logs import SimtraceWriter, TrainingMetrics, format_row, simtrace_row
+from drlocal.store.logs import SimtraceWriter, TrainingMetrics
 from drlocal.store.select import store_of
 from drlocal.tracks import load_track
 
@@ -107,6 +107,8 @@ class TrainerState:
     start_ndist: list[float] = field(default_factory=list)
     reverse: list[bool] = field(default_factory=list)
     actor_steps: int = 0
+    worker_episodes: list[int] = field(default_factory=list)  # training episodes per worker (simapp counters)
+    worker_snapshots: list[dict[str, Any]] = field(default_factory=list)  # several workers: their states
 
 
 def peak_memory_mb() -> float:
@@ -145,6 +147,9 @@ class Trainer:
         max_iterations: int | None = None,
         wipe: bool = False,
         watch: Watch | None = None,
+        workers: int | None = None,
+        learners: int = 1,
+        address: str | None = None,
     ) -> None:
         self.job = job
         self.minutes = minutes
@@ -154,6 +159,26 @@ class Trainer:
         self.say = on_message or (lambda m: None)
         self.watch: Watch = watch or NoWatch()  # progress bar, live viewer (drlocal.view): one call per step
         hp = job.hyperparameters
+        # the workers (DR_WORKERS / --workers, multi-config), checked before anything is written
+        self.plan: WorkerPlan = plan_workers(job, workers)
+        for w in self.plan.warnings:
+            self.say(f"[yellow]warning:[/] {w}")
+        self.learners = int(learners)
+        if self.learners < 1:
+            raise DrlocalError(f"--learners {learners}: at least one learner is needed.",
+                               hint="use --learners 1 or more.")
+        if self.learners > 1 and job.metadata.training_algorithm == "sac":
+            raise DrlocalError("--learners > 1 trains PPO models only; this model_metadata.json trains SAC.",
+                               hint="train SAC with one learner (drop --learners), or switch to clipped_ppo.")
+        self.ray_where: str | None = None
+        if self.plan.count > 1 or self.learners > 1:  # Ray only now: one worker and learner never import it
+            from drlocal.learn.ray_workers import connect
+
+            self.ray_where = connect(address, self.plan.count * (self.plan.count > 1) + self.learners * (
+                self.learners > 1), self.say)
+        elif address:
+            self.say(f"[yellow]warning:[/] --address {address} is not used: one worker and one learner train in "
+                     "this process (give --workers or --learners to use the cluster)")
         self.episodes_per_iter = hp.num_episodes_between_training
         self.iterations_total = (max_iterations if max_iterations is not None
                                  else math.ceil(hp.term_cond_max_episodes / self.episodes_per_iter))
@@ -163,6 +188,11 @@ class Trainer:
         self.store = ModelStore(self.bucket.local_root / self.prefix)
         self._tf_note = False
         self.track = load_track(job.run.world_name)
+        tracks = {self.track.name: self.track}
+        for run in self.plan.runs:  # every worker's track (multi-config), before anything is written
+            if run.world_name not in tracks:
+                tracks[run.world_name] = load_track(run.world_name)
+        self.worker_tracks = [tracks[r.world_name] for r in self.plan.runs]
         torch.manual_seed(seed)
         random.seed(seed)  # the global streams a reward function may draw from (it runs in this process)
         np.random.seed(seed)
@@ -186,27 +216,35 @@ class Trainer:
         )
         self.cap = step_cap(job.metadata.neural_network, job.run.max_steps_per_iteration)
         run = job.run
-        self.env = DeepRacerVectorEnv(
-            self.episodes_per_iter, self.track, job.metadata, load_reward_function(job.reward_path),
-            training=True, change_start_position=run.change_start_position,
-            round_robin_advance_dist=run.round_robin_advance_dist, start_position_offset=run.start_position_offset,
-            alternate_driving_direction=run.alternate_driving_direction, reverse_direction=run.reverse_direction,
-            autoreset_mode=AutoresetMode.DISABLED, race=run.race_options(training=True, seed=seed),
-        )
-        self.env.reset(seed=seed)
+        reward_fn = load_reward_function(job.reward_path)
+        # one worker drives its cars here; with several, this env only serves the evaluation episodes
+        self.env = training_env(self.track, job.metadata, reward_fn, run,
+                                self.episodes_per_iter if self.plan.count == 1 else 1, seed)
         self.env.reward_fn.on_warning = lambda m: self.say(f"[yellow]warning:[/] {m}")  # a slow reward, once
-        self.state = TrainerState()
+        self.local_worker = (RolloutWorker(self.env, self.actor, self.sensors, watch=self.watch)
+                             if self.plan.count == 1 else None)
+        self.pool: Any = None  # drlocal.learn.ray_workers.RayWorkerPool with several workers
+        self.group: Any = None  # drlocal.learn.distributed.LearnerGroup with several learners
+        self.state = TrainerState(worker_episodes=[0] * self.plan.count)
         metrics_prefix = getattr(run, "metrics_prefix", None) or f"{self.prefix}/metrics"
-        self.metrics = TrainingMetrics(self.bucket.local_root / metrics_prefix / "TrainingMetrics.json",
-                                       run.best_model_metric)
+        metrics_dir = self.bucket.local_root / metrics_prefix
+        # worker 0 writes TrainingMetrics.json, worker k > 0 TrainingMetrics_k.json (the simapp's names)
+        self.worker_metrics = [TrainingMetrics(metrics_dir / ("TrainingMetrics.json" if w == 0 else
+                                                              f"TrainingMetrics_{w}.json"), run.best_model_metric)
+                               for w in range(self.plan.count)]
+        self.metrics = self.worker_metrics[0]
         self.generator = torch.Generator().manual_seed(seed)
         self.timers = {"sim": 0.0, "inference": 0.0, "learn": 0.0}
-        self.rollout = RolloutBuffer(4096)  # reused by every iteration
         tame_allocator()  # flat memory over hours: see drlocal/memory.py
         if resume:
             self._resume()
         else:
             self._start_fresh(wipe)
+        try:
+            self._start_remote()
+        except BaseException:
+            self._close_remote()
+            raise
 
     # ----- set-up -----
 
@@ -265,8 +303,9 @@ class Trainer:
                 self.sac.opt_q.load_state_dict(opt["state"]["q"])
                 self.sac.opt_v.load_state_dict(opt["state"]["v"])
         self.state = TrainerState(**state["trainer"])
+        self._continue_workers()
         w = self.env.world
-        if self.state.start_ndist:
+        if self.state.start_ndist and self.plan.count == 1:
             w.start_ndist[:] = self.state.start_ndist  # the starts of the last finished iteration
             w.reverse[:] = self.state.reverse
             w.needs_advance[:] = self.state.iteration > 0  # so the next iteration advances from them
@@ -279,10 +318,61 @@ class Trainer:
         if state.get("rng"):  # checkpoints of older drlocal versions have none: the streams restart from the seed
             self._set_rng_state(state["rng"])
         # drop metrics written after the checkpoint (the interrupted iteration)
-        old = TrainingMetrics.load(self.metrics.path, self.job.run.best_model_metric)
-        self.metrics.entries = [e for e in old.entries if e["episode"] <= self.state.episodes]
-        self.metrics.save()
+        for metrics, done in zip(self.worker_metrics, self.state.worker_episodes, strict=True):
+            old = TrainingMetrics.load(metrics.path, self.job.run.best_model_metric)
+            metrics.entries = [e for e in old.entries if e["episode"] <= done]
+            metrics.save()
         self.say(f"resuming {self.store.root.name} at iteration {self.state.iteration} from {state['name']}")
+
+    def _continue_workers(self) -> None:
+        """Per-worker counters and states of a resumed run (older checkpoints and another worker count too)."""
+        st, n = self.state, self.plan.count
+        if len(st.worker_episodes) != n:
+            if n == 1:
+                st.worker_episodes = [st.episodes]
+            else:  # the worker count changed (or a 1-worker run goes on with several): counters as if always n
+                st.worker_episodes = [st.iteration * share for share in self.plan.shares]
+        if st.worker_snapshots and len(st.worker_snapshots) != n:
+            self.say(f"[yellow]note:[/] the run had {len(st.worker_snapshots)} workers and goes on with {n}: the "
+                     "workers start from fresh start positions")
+            st.worker_snapshots = []
+
+    def _start_remote(self) -> None:
+        """The Ray actors: rollout workers (several workers) and the learner group (several learners)."""
+        if self.plan.count > 1:
+            from drlocal.learn.ray_workers import RayWorkerPool
+            from drlocal.sim.reward import timeout_from_env
+
+            hp, md = self.job.hyperparameters, self.job.metadata
+            specs = []
+            for w, (run, share) in enumerate(zip(self.plan.runs, self.plan.shares, strict=True)):
+                specs.append(WorkerSpec(
+                    index=w, episodes=share, track=self.worker_tracks[w], metadata=md.to_json_dict(),
+                    reward_source=self.job.reward_path.read_text(encoding="utf-8"),
+                    reward_name=str(self.job.reward_path), run=run,
+                    exploration={"exploration_type": hp.exploration_type, "e_greedy_value": hp.e_greedy_value,
+                                 "epsilon_steps": hp.epsilon_steps},
+                    algorithm=self.algorithm, seed=self.seed, reward_timeout_s=timeout_from_env()))
+            self.pool = RayWorkerPool(specs, self.say, self.state.worker_snapshots or None)
+            self.say(f"{self.plan.count} rollout workers on {self.ray_where}: "
+                     + ", ".join(f"{w}: {r.world_name} ({n} ep.)" for w, (r, n) in
+                                 enumerate(zip(self.plan.runs, self.plan.shares, strict=True))))
+        if self.learners > 1:
+            from drlocal.learn.distributed import LearnerGroup
+
+            md = self.job.metadata
+            n_actions = 2 if md.is_continuous else len(md.action_space)  # type: ignore[arg-type]
+            self.group = LearnerGroup(
+                self.learners, self.model, {"sensors": sensor_sizes(self.job), "network": md.neural_network,
+                                            "num_actions": n_actions, "continuous": md.is_continuous},
+                self.learner.config, self.learner.optimizer.state_dict())
+            self.say(f"{self.learners} data-parallel learners (torch.distributed) on {self.ray_where}")
+
+    def _close_remote(self) -> None:
+        for part in (self.pool, self.group):
+            if part is not None:
+                part.close()
+        self.pool = self.group = None
 
     def _rng_state(self) -> dict[str, Any]:
         """Every random stream training draws from, saved in each checkpoint so that a resumed run continues them
@@ -331,6 +421,8 @@ class Trainer:
         self.state.start_ndist = w.start_ndist.tolist()
         self.state.reverse = w.reverse.tolist()
         self.state.actor_steps = self.actor.steps
+        if self.pool is not None:
+            self.state.worker_snapshots = list(self.pool.snapshots)
         best = CheckpointName.parse(self.state.best["name"]) if self.state.best else None
         payload = {
             "format": FORMAT,
@@ -344,8 +436,13 @@ class Trainer:
         _refuse_non_finite(payload["model"], name, self.state.iteration)
         drfc_files = self._write_drfc_files(name, payload)  # before the pointers name this checkpoint
         _, deleted = self.store.save_checkpoint(name, payload, best)
-        opt = ({"pi": self.sac.opt_pi.state_dict(), "q": self.sac.opt_q.state_dict(), "v": self.sac.opt_v.state_dict()}
-               if self.sac is not None else self.learner.optimizer.state_dict())
+        if self.sac is not None:
+            opt = {"pi": self.sac.opt_pi.state_dict(), "q": self.sac.opt_q.state_dict(),
+                   "v": self.sac.opt_v.state_dict()}
+        elif self.group is not None and self.group.optimizer_state is not None:
+            opt = self.group.optimizer_state  # the learners' Adam state (identical on every learner)
+        else:
+            opt = self.learner.optimizer.state_dict()
         self.store.save_aux("optimizer", {"checkpoint": str(name), "state": opt})
         last = {"name": str(name), "avg_eval_metric": eval_metric if eval_metric is not None else 0.0,
                 "time_stamp": round(self.state.clock, 3)}
@@ -377,75 +474,57 @@ class Trainer:
     # ----- one iteration -----
 
     def _collect(self) -> dict[str, Any]:
-        """Every car drives one training episode; returns episode-ordered transitions."""
-        env, w = self.env, self.env.world
+        """Every worker plays its share of the iteration's training episodes; the driver writes their simtraces
+        and metrics; returns the transitions (worker after worker, each episode-ordered, step cap applied)."""
         n = self.episodes_per_iter
-        w.reset()
         k = self.state.iteration
         self.watch.status(activity="collecting episodes", iteration_running=k + 1, iteration=k,
                           iterations_total=self.iterations_total, episodes=self.state.episodes)
-        self.watch.begin(w, phase="Training")
-        writer = SimtraceWriter(self.store.simtrace_dir / f"{k}-iteration.csv")
-        buf = self.rollout
-        buf.reset()
-        active = np.ones(n, dtype=bool)
-        ep_reward = np.zeros(n)
-        start_clock = self.state.clock
-        ep_index = self.state.episodes + np.arange(n)  # 0-based global episode numbers
-        finals: list[dict[str, Any]] = [{} for _ in range(n)]
-        rows: list[list[str]] = [[] for _ in range(n)]  # CSV lines, written per episode, in episode order
-        t0 = time.perf_counter()
-        obs = as_obs_dict(env._observe(), self.sensors)
-        self.timers["sim"] += time.perf_counter() - t0
-        track_len = self.track.length
-        while active.any():
+        firsts = list(self.state.worker_episodes)
+        if self.local_worker is not None:
+            rollouts = [self.local_worker.collect(None, firsts[0], self.state.clock)]
+            for key, v in rollouts[0].timers.items():
+                self.timers[key] += v
+        else:
             t0 = time.perf_counter()
-            acts = self.actor.act(obs)
-            t1 = time.perf_counter()
-            self.timers["inference"] += t1 - t0
-            speed, steer = env.actions.commands(acts)
-            labels = env.actions.labels(acts, speed, steer)
-            res = w.step(speed, steer, active=active)
-            self.watch.step(w, res, speed, steer, active)
-            g = res.geometry
-            stepping = np.flatnonzero(active)
-            buf.add(stepping, obs, acts, res.reward, res.steps)  # copies the frames: no view keeps a batch alive
-            for i in stepping:
-                ep_reward[i] += res.reward[i]
-                rows[i].append(format_row(simtrace_row(
-                    episode=ep_index[i], steps=res.steps[i], x=g.x[i], y=g.y[i], yaw=g.heading[i], steer=steer[i],
-                    throttle=speed[i], action=labels[i], reward=res.reward[i], done=res.done[i],
-                    on_track=g.all_wheels_on_track[i], progress=g.progress[i], closest_waypoint=g.closest_waypoint[i],
-                    track_len=track_len, tstamp=start_clock + res.sim_time[i], status=res.status[i],
-                    obstacle_crash_counter=res.obstacle_crash_counter[i],
-                )))
-                if res.done[i]:
-                    finals[i] = {"status": str(res.status[i]), "progress": float(g.progress[i]),
-                                 "reward": float(ep_reward[i]), "steps": int(res.steps[i]),
-                                 "end": start_clock + res.sim_time[i] + w.dt}
-            active &= ~res.done
-            obs = as_obs_dict(env._observe(), self.sensors)
-            self.timers["sim"] += time.perf_counter() - t1
-        self.watch.end()
-        for episode_rows in rows:  # episode after episode, as one DeepRacer worker writes them
-            writer.write_lines(episode_rows)
-        del rows
-        writer.close()
-        self.bucket.publish([writer.path])
-        # TrainingMetrics, in car order (= the order a single worker would have played them)
-        for i in range(n):
-            f = finals[i]
-            self.metrics.add(episode=int(ep_index[i]) + 1, trial=i + 1, phase="training", reward=f["reward"],
-                             progress=f["progress"], status=f["status"], start_ms=round(start_clock * 1000),
-                             end_ms=round(f["end"] * 1000))
-        self.metrics.save()
-        self.bucket.publish([self.metrics.path])
+            rollouts = self.pool.collect(acting_weights(self.model), firsts, self.state.clock)
+            self.timers["sim"] += time.perf_counter() - t0  # the workers' wall time (simulation and inference)
+        paths = []
+        for r in rollouts:
+            self._write_worker_logs(r, k, firsts[r.worker])
+            paths.append(self.worker_metrics[r.worker].path)
+        self.bucket.publish([*self._simtrace_paths(k), *paths])
+        finals = [f for r in rollouts for f in r.finals]
         self.state.clock = max(f["end"] for f in finals)
-        # episode-ordered transitions with the step cap applied
-        data = buf.episode_order(n, self.cap)
         self.state.episodes += n
-        return {"obs": data["obs"], "actions": data["actions"], "rewards": data["rewards"], "ends": data["ends"],
-                "finals": finals, "collected": int(data["lengths"].sum())}
+        self.state.worker_episodes = [firsts[r.worker] + len(r.finals) for r in rollouts]
+        data = cap_transitions(rollouts, self.cap)
+        data["finals"] = finals
+        return data
+
+    def _simtrace_path(self, worker: int, iteration: int) -> Any:
+        """`training-simtrace/K-iteration.csv`, under `<worker>/` when there are several (DRfC's layout,
+        which deepracer-utils reads as a multi-worker run)."""
+        base = self.store.root / str(worker) if self.plan.count > 1 else self.store.root
+        return base / "training-simtrace" / f"{iteration}-iteration.csv"
+
+    def _simtrace_paths(self, iteration: int) -> list[Any]:
+        return [self._simtrace_path(w, iteration) for w in range(self.plan.count)]
+
+    def _write_worker_logs(self, r: Rollout, iteration: int, first_episode: int) -> None:
+        """A worker's simtrace of this iteration (episode after episode, as one DeepRacer worker writes it) and
+        its TrainingMetrics entries (its own episode counter and trial numbers, as the simapp's worker)."""
+        writer = SimtraceWriter(self._simtrace_path(r.worker, iteration))
+        for episode_rows in r.rows:
+            writer.write_lines(episode_rows)
+        writer.close()
+        r.rows = []  # written: not kept until the update
+        metrics = self.worker_metrics[r.worker]
+        start_ms = round(self.state.clock * 1000)
+        for i, f in enumerate(r.finals):
+            metrics.add(episode=first_episode + i + 1, trial=i + 1, phase="training", reward=f["reward"],
+                        progress=f["progress"], status=f["status"], start_ms=start_ms, end_ms=round(f["end"] * 1000))
+        metrics.save()
 
     def evaluate_greedy(self, trials: int) -> list[dict[str, Any]]:
         """`trials` greedy episodes with starts spread around the lap (not trained on)."""
@@ -484,9 +563,9 @@ class Trainer:
             out[i] = {"status": "in_progress", "progress": float(w.prev_progress[i]), "reward": float(total[i]),
                       "laptime_ms": NO_LAP_MS, "end": start_clock + w.sim_time[i]}
         for e in out:
-            # the simapp's evaluation entries carry the iteration's last training trial (its trial counter counts
-            # training episodes only, s3_metrics.py), which deepracer-utils reads as the iteration's size
-            self.metrics.add(episode=self.state.episodes, trial=self.episodes_per_iter, phase="evaluation",
+            # the simapp's evaluation entries (worker 0's) carry the iteration's last training trial (its trial
+            # counter counts training episodes only, s3_metrics.py), which deepracer-utils reads as the iteration's size
+            self.metrics.add(episode=self.state.worker_episodes[0], trial=self.plan.shares[0], phase="evaluation",
                              reward=e["reward"], progress=e["progress"], status=e["status"],
                              start_ms=round(start_clock * 1000), end_ms=round(e["end"] * 1000))
         self.metrics.save()
@@ -531,6 +610,8 @@ class Trainer:
             self.say(f"interrupted: keeping checkpoint {self.state.checkpoint} (iteration {self.state.iteration})")
             self._finish_uploads()
             return self.state
+        finally:
+            self._close_remote()
         if self.state.iteration >= self.iterations_total:
             atomic_write_text(self.store.model_dir / ".finished", "")
             self.bucket.publish([self.store.model_dir / ".finished"])
@@ -569,7 +650,12 @@ class Trainer:
             self.sac.replay.add(data["obs"], data["actions"], data["rewards"], nxt, data["ends"])
             learner = dict(self.sac.update(int(data["rewards"].shape[0])))
         else:
-            stats = self.learner.update(data["obs"], data["actions"], data["rewards"], data["ends"], self.generator)
+            if self.group is not None:  # K data-parallel learners: the same step, the weights come back
+                stats, weights = self.group.update(data, self.generator)
+                self.model.load_state_dict(weights)
+            else:
+                stats = self.learner.update(data["obs"], data["actions"], data["rewards"], data["ends"],
+                                            self.generator)
             ratio_dev = stats.first_epoch_ratio_dev
             learner = {"policy_loss": stats.policy_loss, "value_loss": stats.value_loss, "entropy": stats.entropy,
                        "kl": stats.approx_kl}

@@ -353,6 +353,12 @@ def load_reward_function(
     return _from_source(read_user_text(path, "the reward function"), str(path), limit)
 
 
+def reward_from_source(source: str, name: str, *, timeout_s: float | None = DEFAULT_REWARD_TIMEOUT_S) -> RewardFunction:
+    """A reward function from its source text; `name` (the user's file) is what messages and tracebacks name.
+    Rollout workers on other machines load the trainer's reward file this way (no shared disk)."""
+    return _from_source(source, name, timeout_s)
+
+
 #: Time limit for running a reward file's top level (imports, tables) when it is loaded [s]; DeepRacer's
 #: reward-function validator allows 5 s. Off when the per-call limit is off (DRLOCAL_REWARD_TIMEOUT_S=0).
 LOAD_TIMEOUT_S = 10.0
