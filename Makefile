@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml Makefile
 	# torch is pinned first: an unpinned torch pulls several GB of CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	# the car extra (TensorFlow CPU, OpenVINO, onnx, onnxruntime) so the export/import tests run,
-	# the view extra (viewer, MP4s) so `train --view` and `evaluate --mp4` work, analysis for the report panels
-	$(BIN)/pip install -q -e '.[test,car,view,analysis]'
+	# the view extra (viewer, MP4s) so `train --view` and `evaluate --mp4` work, analysis for the report panels,
+	# ray for --workers / --learners / --address (and its tests: a real two-node Ray cluster on loopback)
+	$(BIN)/pip install -q -e '.[test,car,view,analysis,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

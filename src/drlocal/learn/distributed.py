@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import socket
+import warnings
 from dataclasses import asdict
 from typing import Any
 
@@ -67,10 +68,13 @@ def _free_port() -> int:
 class _Learner:
     """The actor body: one PPO learner of the group."""
 
-    def __init__(self, rank: int, world: int, model_args: dict[str, Any], config: dict[str, Any]) -> None:
+    def __init__(self, rank: int, world: int, model_args: dict[str, Any], config: dict[str, Any],
+                 dtype: str = "float32") -> None:
+        # Ray hands over the shards' arrays zero-copy and read-only; the learner only reads them
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         self.rank, self.world = rank, world
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = PPOActorCritic(**model_args)
+        self.model = PPOActorCritic(**model_args).to(getattr(torch, dtype))
         self.learner = PPOLearner(self.model, PPOConfig(**config), self.device)
         self.reducer = TorchReducer()
 
@@ -120,7 +124,8 @@ class LearnerGroup:
         gpus = 1 if float(ray.cluster_resources().get("GPU", 0)) >= k else 0
         cls = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(_Learner)
         cfg = asdict(config)
-        self.actors = [cls.remote(rank, k, model_args, cfg) for rank in range(k)]
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")  # the learners compute as the model does
+        self.actors = [cls.remote(rank, k, model_args, cfg, dtype) for rank in range(k)]
         ip, port = ray.get(self.actors[0].address.remote(), timeout=600)
         ray.get([a.join.remote(f"tcp://{ip}:{port}") for a in self.actors], timeout=600)
         weights = ray.put({k_: v.detach().cpu() for k_, v in model.state_dict().items()})

@@ -81,7 +81,8 @@ class ImageEmbedder(nn.Module):
         self.out_dim = h * w * c
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).float() / 255.0  # NHWC uint8 -> NCHW [0, 1]
+        dtype = self.body[0].weight.dtype  # float32 (float64 when the model is .double(), as in exactness tests)
+        x = image.permute(0, 3, 1, 2).to(dtype) / 255.0  # NHWC uint8 -> NCHW [0, 1]
         x = self.body(x)
         return x.permute(0, 2, 3, 1).flatten(1)  # flatten in TF's HWC order
 
@@ -100,7 +101,7 @@ class VectorEmbedder(nn.Module):
         self.out_dim = d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.float())
+        return self.body(x.to(self.body[0].weight.dtype))
 
 
 def make_embedder(sensor: str, network: str, input_size: int = 64) -> nn.Module:

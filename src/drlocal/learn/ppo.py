@@ -218,8 +218,9 @@ class PPOLearner:
         adv, targets = compute_gae(rewards.astype(np.float64), values, episode_ends, cfg.discount_factor)
         adv = self._standardize(adv, reducer)
         old_logp = self._old_logp(obs_t, act_t)  # π_old: the policy before this iteration's first step
-        adv_t = torch.as_tensor(adv, dtype=torch.float32, device=self.device)
-        tgt_t = torch.as_tensor(targets, dtype=torch.float32, device=self.device)
+        dtype = next(m.parameters()).dtype  # float32 (float64 for a .double() model)
+        adv_t = torch.as_tensor(adv, dtype=dtype, device=self.device)
+        tgt_t = torch.as_tensor(targets, dtype=dtype, device=self.device)
         bs = effective_batch_size(n, cfg.batch_size)
         m.train()
         sums = torch.zeros(5, dtype=torch.float64)  # policy loss, value loss, entropy, KL, minibatches

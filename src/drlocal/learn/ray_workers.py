@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -109,7 +108,8 @@ class RayWorkerPool:
                  snapshots: list[dict[str, Any]] | None = None) -> None:
         self.specs = specs
         self.say = say
-        self._cls = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
+        # SPREAD: workers go to different nodes first (each simulates and infers on its own CPU)
+        self._cls = ray.remote(num_cpus=1, max_restarts=0, scheduling_strategy="SPREAD")(_Worker)
         self.actors = [self._cls.remote(s, snapshots[i] if snapshots else None) for i, s in enumerate(specs)]
         self.replaced = 0  # actors replaced after a failure, over the whole run
         self.on_dispatch: Callable[[list[Any]], None] | None = None  # called once an iteration's tasks are out
@@ -172,14 +172,3 @@ class RayWorkerPool:
                 pass
         self.actors = []
 
-
-def wait_for_nodes(count: int, timeout_s: float = 60.0) -> int:
-    """Block until `count` Ray nodes are alive (a cluster that is still coming up); returns how many are."""
-    deadline = time.monotonic() + timeout_s
-    alive = 0
-    while time.monotonic() < deadline:
-        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
-        if alive >= count:
-            break
-        time.sleep(0.5)
-    return alive

@@ -258,9 +258,16 @@ class Trainer:
 
         yaml_name = getattr(job.run, "training_params_file", None) or "training_params.yaml"
         # every key DRfC's prepare-config.py writes and the simapp / DeepRacer-on-AWS require, quoted as DRfC does
-        atomic_write_text(s.root / yaml_name, training_params_yaml(droa_training_params(job, track=self.track)))
+        yamls = {yaml_name: (job, self.track)}
+        if self.plan.count > 1 and job.run.train_multi_config:  # DRfC: training_params_<N>.yaml per worker N
+            stem = yaml_name.split(".")[0]
+            yamls |= {f"{stem}_{i + 1}.yaml": (run, self.worker_tracks[i]) for i, run in enumerate(self.plan.runs)}
+        for name, (values, track) in yamls.items():
+            params = droa_training_params(values, track=track)
+            params["NUM_WORKERS"] = str(self.plan.count)
+            atomic_write_text(s.root / name, training_params_yaml(params))
         self.bucket.publish([s.model_dir / "model_metadata.json", s.root / "ip" / "hyperparameters.json",
-                             s.root / "reward_function.py", s.root / yaml_name])
+                             s.root / "reward_function.py", *(s.root / name for name in yamls)])
 
     def _start_fresh(self, wipe: bool) -> None:
         existing = self.bucket.prefix_objects(self.prefix)
@@ -354,9 +361,9 @@ class Trainer:
                                  "epsilon_steps": hp.epsilon_steps},
                     algorithm=self.algorithm, seed=self.seed, reward_timeout_s=timeout_from_env()))
             self.pool = RayWorkerPool(specs, self.say, self.state.worker_snapshots or None)
-            self.say(f"{self.plan.count} rollout workers on {self.ray_where}: "
-                     + ", ".join(f"{w}: {r.world_name} ({n} ep.)" for w, (r, n) in
-                                 enumerate(zip(self.plan.runs, self.plan.shares, strict=True))))
+            self.say(f"{self.plan.count} rollout workers on {self.ray_where} ({len(set(self.pool.nodes))} node(s) "
+                     "used): " + ", ".join(f"{w}: {r.world_name} ({n} ep.)" for w, (r, n) in
+                                          enumerate(zip(self.plan.runs, self.plan.shares, strict=True))))
         if self.learners > 1:
             from drlocal.learn.distributed import LearnerGroup
 

@@ -1,0 +1,246 @@
+"""Scale-out on Ray (real Ray, real processes): several rollout workers, multi-config, data-parallel learners.
+
+One two-node Ray cluster on loopback serves the module: `ray start --head` plus a second `ray start
+--address` node, each with 2 CPUs, started and stopped here. Tests in this process join it by its GCS
+address; the CLI test joins through Ray Client (`--address ray://…`) as a user on another machine would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from drlocal.config.workdir import init_workdir, load_job
+from drlocal.learn.networks import PPOActorCritic
+from drlocal.learn.ppo import PPOConfig, PPOLearner
+from drlocal.learn.trainer import Trainer
+from drlocal.tracks import load_track
+
+# Ray's token authentication, as a real cluster runs it: every node and client holds the cluster's token. Ray reads
+# these when it is imported, so they are set before (for this process, the nodes and the CLI runs it starts).
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+ray = pytest.importorskip("ray", reason="the ray extra (pip install 'drlocal[ray]') is not installed")
+
+RAY = Path(sys.executable).parent / "ray"
+SHALLOW = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ray(*args: str, env: dict[str, str]) -> None:
+    r = subprocess.run([str(RAY), *args], capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, f"ray {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
+
+
+def _node_ports() -> list[str]:
+    """Ports of one node's agents given explicitly: two nodes on one machine must not share the defaults."""
+    return [f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}",
+            f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A two-node Ray cluster on 127.0.0.1; yields (GCS address, Ray Client address)."""
+    if not RAY.exists():
+        pytest.skip("the `ray` command is missing")
+    temp = tempfile.mkdtemp(prefix="rt")  # short: Ray's socket paths must stay under the OS limit
+    env = dict(os.environ)  # with the token set at import (above)
+    port, client_port = _free_port(), _free_port()
+    gcs = f"127.0.0.1:{port}"
+    try:
+        _ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", f"--ray-client-server-port={client_port}", f"--temp-dir={temp}",
+             "--disable-usage-stats", *_node_ports(), env=env)
+        _ray("start", f"--address={gcs}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
+             *_node_ports(), env=env)
+        ray.init(address=gcs, logging_level="WARNING")
+        deadline = time.monotonic() + 60
+        while sum(1 for n in ray.nodes() if n["Alive"]) < 2:
+            assert time.monotonic() < deadline, "the second Ray node did not join"
+            time.sleep(0.5)
+        yield gcs, f"ray://127.0.0.1:{client_port}"
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, env=env)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _folder(root: Path, *, episodes: int, workers: int = 1, multi: bool = False, iterations: int = 3) -> Path:
+    init_workdir(root)
+    hp_path = root / "custom_files" / "hyperparameters.json"
+    h = json.loads(hp_path.read_text())
+    h.update({"num_episodes_between_training": episodes, "num_epochs": 1,
+              "term_cond_max_episodes": iterations * episodes})
+    hp_path.write_text(json.dumps(h))
+    with (root / "run.env").open("a") as f:
+        f.write("DR_TRAIN_MIN_EVAL_TRIALS=1\n")
+        if multi:
+            f.write("DR_TRAIN_MULTI_CONFIG=True\n")
+    with (root / "system.env").open("a") as f:
+        f.write(f"DR_WORKERS={workers}\n")
+    return root
+
+
+def _episodes(n_eps: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """Whole episodes of uneven length; the first half pays much more than the second, so a learner that
+    standardised advantages over its own shard only would step differently from one process."""
+    lengths = rng.integers(15, 40, n_eps)
+    n = int(lengths.sum())
+    ends = np.zeros(n, dtype=bool)
+    ends[np.cumsum(lengths) - 1] = True
+    rewards = rng.random(n)
+    rewards[: n // 2] += 5.0
+    obs = {"FRONT_FACING_CAMERA": rng.integers(0, 256, (n, 120, 160, 1), dtype=np.uint8)}
+    return obs, rng.integers(0, 5, n), rewards, ends
+
+
+def test_two_learners_step_exactly_as_one_process(cluster) -> None:
+    """DD-PPO equivalence: one PPO update by 2 learners on the same iteration = the one-process update."""
+    from drlocal.learn.distributed import LearnerGroup, shard_bounds
+
+    rng = np.random.default_rng(7)
+    obs, actions, rewards, ends = _episodes(8, rng)
+    torch.manual_seed(0)
+    # float64: in float32 rounding alone (even 1 vs 2 threads in one process) moves a few weights by ~lr after some
+    # Adam steps (a ReLU input within rounding of 0 flips); in float64 the two updates agree far below 1e-5
+    model = PPOActorCritic({"FRONT_FACING_CAMERA": 0}, SHALLOW, 5, False).double()
+    config = PPOConfig(num_epochs=2, batch_size=64, lr=3e-4)
+    single = copy.deepcopy(model)
+    g1 = torch.Generator().manual_seed(3)
+    s1 = PPOLearner(single, config, torch.device("cpu")).update(obs, actions, rewards, ends, g1)
+    group = LearnerGroup(2, model, {"sensors": {"FRONT_FACING_CAMERA": 0}, "network": SHALLOW, "num_actions": 5,
+                                    "continuous": False}, config)
+    try:
+        g2 = torch.Generator().manual_seed(3)
+        data = {"obs": obs, "actions": actions, "rewards": rewards, "ends": ends}
+        s2, weights = group.update(data, g2)
+        other = ray.get(group.actors[1].weights.remote())
+    finally:
+        group.close()
+    (lo0, hi0), (lo1, hi1) = shard_bounds(ends, 2)
+    assert lo0 == 0 and hi1 == len(rewards) and hi0 == lo1 and ends[hi0 - 1]  # whole episodes, no row lost
+    assert 0.3 < hi0 / len(rewards) < 0.7
+    ref = single.state_dict()
+    diff = max(float((ref[k] - weights[k]).abs().max()) for k in ref)
+    assert diff < 1e-5, diff  # weights equal the one-process update
+    assert all(torch.equal(weights[k], other[k]) for k in weights)  # identical on every learner
+    assert torch.equal(g1.get_state(), g2.get_state())  # the minibatch stream advanced as in one process
+    assert s2.minibatches == s1.minibatches == 2 * (len(rewards) // 64) and s2.samples == s1.samples
+    assert s2.policy_loss == pytest.approx(s1.policy_loss, abs=1e-5)
+    assert s2.value_loss == pytest.approx(s1.value_loss, rel=1e-5)
+    assert s2.entropy == pytest.approx(s1.entropy, rel=1e-6)
+
+
+def test_workers_and_learners_survive_a_killed_worker(cluster, tmp_path: Path) -> None:
+    """--workers 2 --learners 2 on the cluster; worker 1 is killed mid-iteration 2: its episodes are played again
+    on a new actor, training goes on, every checkpoint and log is there."""
+    root = _folder(tmp_path, episodes=4, workers=2, iterations=3)
+    job = load_job(root, environ={})
+    reports = []
+    trainer = Trainer(job, seed=2, learners=2, on_iteration=reports.append)
+    pool = trainer.pool
+    assert pool is not None and trainer.group is not None and len(pool.actors) == 2
+    calls = []
+
+    def kill_worker_1(actors: list) -> None:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            ray.kill(actors[1])
+
+    pool.on_dispatch = kill_worker_1
+    state = trainer.train()
+    assert pool.replaced == 1
+    assert state.iteration == 3 and state.episodes == 12 and state.worker_episodes == [6, 6]
+    prefix = root / "data" / "bucket" / "rl-deepracer-sagemaker"
+    names = sorted(int(p.name.split("_")[0]) for p in (prefix / "model").glob("*_Step-*.ckpt.pt"))
+    assert names == [0, 1, 2, 3]  # no gap
+    for w in (0, 1):
+        traces = sorted(p.name for p in (prefix / str(w) / "training-simtrace").glob("*.csv"))
+        assert traces == ["0-iteration.csv", "1-iteration.csv", "2-iteration.csv"]
+        episodes = sorted({int(line.split(",")[0]) for k in range(3) for line in
+                           (prefix / str(w) / "training-simtrace" / f"{k}-iteration.csv").read_text().splitlines()[1:]})
+        assert episodes == list(range(6))  # the worker's own counter, nothing missing or doubled
+    m1 = json.loads((prefix / "metrics" / "TrainingMetrics_1.json").read_text())["metrics"]
+    assert [(e["episode"], e["trial"]) for e in m1] == [(i + 1, i % 2 + 1) for i in range(6)]
+    # the learners' weights come back to the workers: π_old of every update is the policy that acted
+    assert all(r.ratio_dev < 1e-4 for r in reports), [r.ratio_dev for r in reports]
+
+
+def test_multi_config_on_a_two_node_cluster_through_ray_client(cluster, tmp_path: Path) -> None:
+    """`drlocal train --workers 2 --address ray://…` on a DRfC multi-config folder: worker 2 trains on the track of
+    its worker-2.env, the workers run on both nodes, deepracer-utils loads the run with episodes of both tracks."""
+    _, client = cluster
+    root = _folder(tmp_path, episodes=2, workers=2, multi=True, iterations=2)
+    (root / "worker-2.env").write_text("DR_WORLD_NAME=reInvent2019_track\nDR_TRAIN_REVERSE_DIRECTION=True\n")
+    r = subprocess.run([sys.executable, "-m", "drlocal.cli", "train", "--plain", "--no-report", "--address", client],
+                       cwd=root, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "COLUMNS": "200", "RAY_ADDRESS": ""})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 node(s) used" in r.stdout and "reinvent_base, reInvent2019_track" in r.stdout
+    from deepracer.logs import DeepRacerLog
+
+    prefix = root / "data" / "bucket" / "rl-deepracer-sagemaker"
+    log = DeepRacerLog(model_folder=str(prefix))
+    log.load()
+    df = log.dataframe()
+    assert sorted(df["worker"].unique()) == [0, 1] and sorted(df["unique_episode"].unique()) == [0, 1, 2, 3]
+    lengths = df.groupby("worker")["track_len"].first()
+    assert lengths[0] == pytest.approx(load_track("reinvent_base").length, abs=0.01)
+    assert lengths[1] == pytest.approx(load_track("reInvent2019_track").length, abs=0.01)
+    training_params = (prefix / "training_params_2.yaml").read_text()
+    # DRfC's training_params_<N>.yaml per worker: worker 2 drives its track clockwise (DR_TRAIN_REVERSE_DIRECTION)
+    assert "'WORLD_NAME': 'reInvent2019_track'" in training_params and "'NUM_WORKERS': '2'" in training_params
+    assert "'TRACK_DIRECTION_CLOCKWISE': !!bool 'true'" in training_params
+    assert "'WORLD_NAME': 'reinvent_base'" in (prefix / "training_params_1.yaml").read_text()
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "drlocal.cli", "train", "--plain", *args], cwd=root,
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "COLUMNS": "200", "RAY_ADDRESS": ""})
+
+
+@pytest.mark.parametrize("case", ["too-many-workers", "missing-worker-file", "unreachable-address"])
+def test_bad_scale_configuration_stops_before_any_work(tmp_path: Path, case: str) -> None:
+    root = _folder(tmp_path, episodes=3, workers=2, multi=case == "missing-worker-file")
+    if case == "too-many-workers":
+        r, expect = _cli(root, "--workers", "5"), "5 workers but num_episodes_between_training = 3"
+    elif case == "missing-worker-file":
+        r, expect = _cli(root), "has no worker-2.env"
+    else:
+        r, expect = _cli(root, "--address", f"ray://127.0.0.1:{_free_port()}"), "does not answer"
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and expect in out, out
+    assert "Traceback" not in out and out.count("error:") == 1
+    assert not (root / "data" / "bucket" / "rl-deepracer-sagemaker").exists()  # nothing was started or written
+
+
+def test_one_worker_never_imports_ray(tmp_path: Path) -> None:
+    root = _folder(tmp_path, episodes=2)
+    code = ("import sys; from drlocal.config.workdir import load_job; from drlocal.learn.trainer import Trainer; "
+            f"Trainer(load_job({str(root)!r}, environ={{}}), max_iterations=0).train(); "
+            "assert 'ray' not in sys.modules, 'ray imported'; print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
