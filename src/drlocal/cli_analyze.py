@@ -11,12 +11,13 @@ from rich.console import Console
 
 from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.errors import DrlocalError
+from drlocal.store.local import training_simtrace_dir
 
 
 def model_files_present(root: Path) -> bool:
     """Whether a prefix folder holds anything a report can show (metrics, a simtrace or an evaluation)."""
     return root.is_dir() and ((root / "metrics" / "TrainingMetrics.json").is_file()
-                              or any((root / "training-simtrace").glob("*-iteration.csv"))
+                              or any(training_simtrace_dir(root).glob("*-iteration.csv"))
                               or any(root.glob("evaluation-*/evaluation-simtrace/0-iteration.csv")))
 
 

@@ -55,6 +55,7 @@ import numpy as np
 from drlocal.analysis import console as cg
 from drlocal.analysis import sanity
 from drlocal.errors import DrlocalError
+from drlocal.store.local import training_simtrace_dir
 from drlocal.tracks.track import Track
 
 STATE_FILE = "report-state.json"
@@ -171,9 +172,9 @@ def concat(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def simtrace_files(root: Path) -> list[tuple[int, Path]]:
-    """(K, path) of `training-simtrace/<K>-iteration.csv`, by K."""
+    """(K, path) of `training-simtrace/<K>-iteration.csv` (a multi-worker run: worker 0's), by K."""
     found = []
-    for p in (root / "training-simtrace").glob("*-iteration.csv"):
+    for p in training_simtrace_dir(root).glob("*-iteration.csv"):
         m = re.fullmatch(r"(\d+)-iteration\.csv", p.name)
         if m:
             found.append((int(m.group(1)), p))

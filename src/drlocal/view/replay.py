@@ -22,6 +22,7 @@ import numpy as np
 
 from drlocal.errors import DrlocalError
 from drlocal.sim.episode import LAP_COMPLETE
+from drlocal.store.local import training_simtrace_dir
 from drlocal.view.frames import GHOST_COLOR, BodyColors, Composer
 from drlocal.view.record import Shot, follow_poses
 from drlocal.view.scene import OverlayData, Scene
@@ -88,11 +89,12 @@ def simtrace_path(root: Path, iteration: int | None, evaluation: str | None) -> 
                                hint="run `drlocal evaluate` first, or give a folder name such as "
                                     "evaluation-20261201120000.")
         return runs[-1]
-    path = root / "training-simtrace" / f"{iteration}-iteration.csv"
+    folder = training_simtrace_dir(root)
+    path = folder / f"{iteration}-iteration.csv"
     if not path.is_file():
-        have = sorted(int(p.name.split("-")[0]) for p in (root / "training-simtrace").glob("*-iteration.csv"))
+        have = sorted(int(p.name.split("-")[0]) for p in folder.glob("*-iteration.csv"))
         span = f"iterations {have[0]}-{have[-1]}" if have else "no iterations"
-        raise DrlocalError(f"iteration {iteration} has no simtrace in {root / 'training-simtrace'} ({span}).",
+        raise DrlocalError(f"iteration {iteration} has no simtrace in {folder} ({span}).",
                            hint="pick one of the iterations listed (0-based, as the file names).")
     return path
 
@@ -194,7 +196,7 @@ class Replayer:
     def _ghost(self, path: Path, evaluation: bool) -> Episode | None:
         key = (str(path) if evaluation else "training", 0)
         if key not in self._ghosts:
-            paths = [path] if evaluation else sorted((self.root / "training-simtrace").glob("*-iteration.csv"))
+            paths = [path] if evaluation else sorted(training_simtrace_dir(self.root).glob("*-iteration.csv"))
             self._ghosts[key] = best_lap(paths)
         return self._ghosts[key]
 
