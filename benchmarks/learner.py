@@ -1,7 +1,8 @@
 """The PPO learner alone: transitions per second through one update, per network preset, before and after.
 
 "Before" is the learner as it was (`PPOLearner(fast=False)`: torch's per-parameter Adam loop, denormals
-on); "after" is today's default (`fast=True`: the fused Adam kernel, denormals flushed to zero). Both
+on, ReLUs that allocate their output); "after" is today's default (`fast=True`: the fused Adam kernel,
+denormals flushed to zero, the camera embedders' ReLUs in place). Both
 run the same update on the same data (N random camera frames of whole 100-step episodes, batch 64,
 the default `num_epochs` = 5; the figure is transitions per second per epoch and includes the value
 and π_old passes), interleaved A/B/A/B so that other load on a shared machine hits both alike; the
@@ -42,6 +43,9 @@ def data(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.n
 
 def one_update(model: PPOActorCritic, fast: bool, device: torch.device, batch) -> tuple[float, PPOActorCritic]:
     m = copy.deepcopy(model)
+    for layer in m.modules():  # before: ReLUs that allocate their output, as they were
+        if isinstance(layer, torch.nn.ReLU):
+            layer.inplace = fast and layer.inplace
     learner = PPOLearner(m, PPOConfig(num_epochs=EPOCHS, batch_size=64), device, fast=fast)
     gen = torch.Generator().manual_seed(0)
     if device.type == "cuda":

@@ -130,7 +130,7 @@ def test_two_learners_step_exactly_as_one_process(cluster) -> None:
     single = copy.deepcopy(model)
     g1 = torch.Generator().manual_seed(3)
     s1 = PPOLearner(single, config, torch.device("cpu")).update(obs, actions, rewards, ends, g1)
-    group = LearnerGroup(2, model, {"sensors": {"FRONT_FACING_CAMERA": 0}, "network": SHALLOW, "num_actions": 5,
+    group = LearnerGroup.for_ppo(2, model, {"sensors": {"FRONT_FACING_CAMERA": 0}, "network": SHALLOW, "num_actions": 5,
                                     "continuous": False}, config)
     try:
         g2 = torch.Generator().manual_seed(3)
@@ -151,6 +151,41 @@ def test_two_learners_step_exactly_as_one_process(cluster) -> None:
     assert s2.policy_loss == pytest.approx(s1.policy_loss, abs=1e-5)
     assert s2.value_loss == pytest.approx(s1.value_loss, rel=1e-5)
     assert s2.entropy == pytest.approx(s1.entropy, rel=1e-6)
+
+
+def test_two_sac_learners_step_as_one_process(cluster) -> None:
+    """SAC data-parallel: each learner holds the same replay, draws the same minibatches and noise, takes its half
+    of every minibatch; the summed gradients give the one-process steps."""
+    from drlocal.learn.distributed import LearnerGroup
+    from drlocal.learn.sac import SACConfig, SACLearner
+
+    sizes = {"LIDAR": 64}
+    config = SACConfig(batch_size=32, replay_size=1000)
+    torch.manual_seed(0)
+    single = SACLearner(sizes, SHALLOW, config, torch.device("cpu"), seed=5)
+    rng = np.random.default_rng(1)
+    n = 150
+    obs = {"LIDAR": rng.random((n, 64), dtype=np.float32)}
+    nxt = {"LIDAR": rng.random((n, 64), dtype=np.float32)}
+    acts = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    rewards, ends = rng.random(n), rng.random(n) < 0.05
+    group = LearnerGroup(2, {"sensors": sizes, "network": SHALLOW}, config, weights=single.state_dict(), kind="sac")
+    try:
+        torch.manual_seed(11)
+        single.replay.add(obs, acts, rewards, nxt, ends)
+        losses1 = single.update(10)
+        torch.manual_seed(11)
+        replay_rng = np.random.default_rng(5)
+        losses2, weights = group.update_sac({"obs": obs, "actions": acts, "rewards": rewards, "next": nxt,
+                                             "ends": ends}, 10, replay_rng)
+    finally:
+        group.close()
+    ref = single.state_dict()
+    diff = max(float((a - b).abs().max()) for part in ref for a, b in zip(ref[part].values(),
+                                                                           weights[part].values(), strict=True))
+    assert diff < 1e-5, diff
+    assert replay_rng.bit_generator.state == single.rng.bit_generator.state
+    assert losses2["q_loss"] == pytest.approx(losses1["q_loss"], rel=1e-4)
 
 
 def test_workers_and_learners_survive_a_killed_worker(cluster, tmp_path: Path) -> None:

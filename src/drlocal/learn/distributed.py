@@ -1,4 +1,4 @@
-"""Data-parallel PPO learners (DD-PPO, Wijmans et al. 2020) as Ray actors (`drlocal train --learners K`).
+"""Data-parallel learners (DD-PPO, Wijmans et al. 2020) as Ray actors (`drlocal train --learners K`).
 
 Imported only with K > 1 (it imports Ray). K actors each hold a copy of the actor-critic and its
 Adam state. Per iteration the trainer splits the iteration's transitions into K shards of whole
@@ -11,6 +11,11 @@ identical on every learner and equal those of the one-process update (to float r
 DeepRacer's semantics hold: the global minibatch is `batch_size`, one Adam step per global minibatch,
 the remainder dropped. Learner 0 returns the new weights, the optimizer state (for the checkpoint)
 and the generator state; the trainer keeps acting with and saving those.
+
+SAC the same way: every learner keeps an identical copy of the replay memory (the trainer sends each
+iteration's transitions to all), draws the same minibatches and policy noise (the trainer's random
+states go to all), computes the losses of its slice of each minibatch weighted by its share, and the
+gradients are summed before each of the Q, V and policy Adam steps.
 """
 
 from __future__ import annotations
@@ -66,16 +71,21 @@ def _free_port() -> int:
 
 
 class _Learner:
-    """The actor body: one PPO learner of the group."""
+    """The actor body: one learner of the group (PPO, or SAC with its own copy of the shared replay)."""
 
-    def __init__(self, rank: int, world: int, model_args: dict[str, Any], config: dict[str, Any],
+    def __init__(self, rank: int, world: int, kind: str, model_args: dict[str, Any], config: dict[str, Any],
                  dtype: str = "float32") -> None:
         # Ray hands over the shards' arrays zero-copy and read-only; the learner only reads them
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.kind = rank, world, kind
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = PPOActorCritic(**model_args).to(getattr(torch, dtype))
-        self.learner = PPOLearner(self.model, PPOConfig(**config), self.device)
+        if kind == "sac":
+            from drlocal.learn.sac import SACConfig, SACLearner
+
+            self.sac = SACLearner(model_args["sensors"], model_args["network"], SACConfig(**config), self.device)
+        else:
+            self.model = PPOActorCritic(**model_args).to(getattr(torch, dtype))
+            self.learner = PPOLearner(self.model, PPOConfig(**config), self.device)
         self.reducer = TorchReducer()
 
     def address(self) -> tuple[str, int]:
@@ -87,11 +97,34 @@ class _Learner:
                                 timeout=datetime.timedelta(minutes=30))
         return True
 
-    def load(self, weights: dict[str, torch.Tensor], optimizer: dict[str, Any] | None) -> bool:
+    def load(self, weights: dict[str, Any], optimizer: dict[str, Any] | None) -> bool:
+        if self.kind == "sac":
+            self.sac.load_state_dict(weights)
+            if optimizer is not None:
+                for name in ("pi", "q", "v"):
+                    getattr(self.sac, f"opt_{name}").load_state_dict(optimizer[name])
+            return True
         self.model.load_state_dict(weights)
         if optimizer is not None:
             self.learner.optimizer.load_state_dict(optimizer)
         return True
+
+    def add(self, batch: dict[str, Any]) -> int:
+        """SAC: the iteration's transitions into this learner's copy of the replay (the same on every learner)."""
+        self.sac.replay.add(batch["obs"], batch["actions"], batch["rewards"], batch["next"], batch["ends"])
+        return self.sac.replay.size
+
+    def update_sac(self, steps: int, replay_rng: dict[str, Any], torch_rng: torch.Tensor) -> dict[str, Any]:
+        self.sac.rng.bit_generator.state = replay_rng  # the same minibatches on every learner
+        torch.set_rng_state(torch_rng)  # the same policy noise
+        losses = self.sac.update(steps, rank=self.rank, world=self.world, reducer=self.reducer)
+        out: dict[str, Any] = {"losses": losses}
+        if self.rank == 0:
+            out["weights"] = self.sac.state_dict()
+            out["optimizer"] = {n: getattr(self.sac, f"opt_{n}").state_dict() for n in ("pi", "q", "v")}
+            out["replay_rng"] = self.sac.rng.bit_generator.state
+            out["torch_rng"] = torch.get_rng_state()
+        return out
 
     def update(self, data: dict[str, Any], shard: Shard, generator_state: torch.Tensor) -> dict[str, Any]:
         gen = torch.Generator().manual_seed(0)
@@ -105,6 +138,18 @@ class _Learner:
             out["generator"] = gen.get_state()
         return out
 
+    def time_all_reduce(self, nbytes: int, repeats: int) -> float:
+        """Seconds per all-reduce (sum) of a float32 tensor of `nbytes` over the group (benchmarks/scale.py)."""
+        import time
+
+        t = torch.ones(nbytes // 4)
+        dist.all_reduce(t)  # warm-up (connections)
+        dist.barrier()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            dist.all_reduce(t)
+        return (time.perf_counter() - t0) / repeats
+
     def weights(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
 
@@ -114,24 +159,51 @@ class _Learner:
 
 
 class LearnerGroup:
-    """K data-parallel PPO learners on Ray (see the module docstring)."""
+    """K data-parallel learners on Ray (see the module docstring): PPO (`kind="ppo"`) or SAC (`kind="sac"`)."""
 
-    def __init__(self, k: int, model: PPOActorCritic, model_args: dict[str, Any], config: PPOConfig,
-                 optimizer_state: dict[str, Any] | None = None) -> None:
+    def __init__(self, k: int, model_args: dict[str, Any], config: Any, *, weights: dict[str, Any],
+                 optimizer_state: dict[str, Any] | None = None, kind: str = "ppo", dtype: str = "float32") -> None:
         if k < 2:
             raise ValueError("a learner group has at least 2 learners")
-        self.k = k
+        self.k, self.kind = k, kind
         gpus = 1 if float(ray.cluster_resources().get("GPU", 0)) >= k else 0
         cls = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(_Learner)
         cfg = asdict(config)
-        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")  # the learners compute as the model does
-        self.actors = [cls.remote(rank, k, model_args, cfg, dtype) for rank in range(k)]
+        self.actors = [cls.remote(rank, k, kind, model_args, cfg, dtype) for rank in range(k)]
         ip, port = ray.get(self.actors[0].address.remote(), timeout=600)
         ray.get([a.join.remote(f"tcp://{ip}:{port}") for a in self.actors], timeout=600)
-        weights = ray.put({k_: v.detach().cpu() for k_, v in model.state_dict().items()})
-        ray.get([a.load.remote(weights, optimizer_state) for a in self.actors])
+        ref = ray.put(weights)
+        ray.get([a.load.remote(ref, optimizer_state) for a in self.actors])
         self.optimizer_state: dict[str, Any] | None = optimizer_state
         self.sent_bytes = 0  # transitions sent in the last update [bytes]
+
+    @classmethod
+    def for_ppo(cls, k: int, model: PPOActorCritic, model_args: dict[str, Any], config: PPOConfig,
+                optimizer_state: dict[str, Any] | None = None) -> LearnerGroup:
+        """PPO learners starting from `model`'s weights (the learners compute in the model's dtype)."""
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        weights = {k_: v.detach().cpu() for k_, v in model.state_dict().items()}
+        return cls(k, model_args, config, weights=weights, optimizer_state=optimizer_state, dtype=dtype)
+
+    def update_sac(self, batch: dict[str, Any], steps: int, replay_rng: np.random.Generator
+                   ) -> tuple[dict[str, float], dict[str, Any]]:
+        """SAC: the iteration's transitions go into every learner's replay copy, then `steps` gradient steps with
+        summed gradients. Advances `replay_rng` and torch's global stream as one process would; returns the
+        losses and the new networks (policy, q, v, v_target)."""
+        ref = ray.put(batch)
+        self.sent_bytes = sum(v.nbytes for v in batch["obs"].values()) * 2
+        ray.get([a.add.remote(ref) for a in self.actors])
+        state, noise = replay_rng.bit_generator.state, torch.get_rng_state()
+        try:
+            results = ray.get([a.update_sac.remote(steps, state, noise) for a in self.actors])
+        except ray.exceptions.RayError as exc:
+            raise DrlocalError(f"a learner failed during the update: {exc}",
+                               hint="`drlocal train --resume` continues from the last checkpoint.") from None
+        first = results[0]
+        replay_rng.bit_generator.state = first["replay_rng"]
+        torch.set_rng_state(first["torch_rng"])
+        self.optimizer_state = first["optimizer"]
+        return first["losses"], first["weights"]
 
     def update(self, data: dict[str, Any], generator: torch.Generator) -> tuple[UpdateStats, dict[str, torch.Tensor]]:
         """One PPO step of the whole group on the iteration's (capped, episode-ordered) transitions.

@@ -123,6 +123,21 @@ class Reducer(Protocol):
     def max_(self, t: torch.Tensor) -> None: ...
 
 
+def sum_gradients(module: nn.Module, reducer: Reducer) -> None:
+    """Sum every learner's (already share-weighted) gradients of `module` in one flat all-reduce, in place."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:  # a learner without rows in this minibatch (or an unused head) adds zeros
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])  # type: ignore[union-attr]
+    reducer.sum_(flat)
+    i = 0
+    for p in params:
+        k = p.numel()
+        p.grad.copy_(flat[i : i + k].view_as(p))  # type: ignore[union-attr]
+        i += k
+
+
 @dataclass(frozen=True)
 class Shard:
     """Where one learner's transitions sit in the iteration: rows [offset, offset + n) of `total` (whole episodes)."""
@@ -173,20 +188,6 @@ class PPOLearner:
         reducer.sum_(sq)
         std = float(np.sqrt(float(sq[0]) / float(s[1])))
         return (adv - mean) / (std + ADV_EPS)
-
-    def _average_gradients(self, reducer: Reducer) -> None:
-        """Sum every learner's (already weighted) gradients in one flat all-reduce, written back in place."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:  # a learner without samples in this minibatch (or an unused head) adds zeros
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        reducer.sum_(flat)
-        i = 0
-        for p in params:
-            k = p.numel()
-            p.grad.copy_(flat[i : i + k].view_as(p.grad))
-            i += k
 
     def update(
         self,
@@ -249,7 +250,7 @@ class PPOLearner:
                     sums += torch.tensor([float(surr.detach()), float(v_loss.detach()), float(entropy.detach()),
                                           float((r - 1.0 - torch.log(r)).mean()), 1.0], dtype=torch.float64) * weight
                 if reducer is not None:
-                    self._average_gradients(reducer)
+                    sum_gradients(self.model, reducer)
                 self.optimizer.step()
         if reducer is not None:
             reducer.sum_(sums)

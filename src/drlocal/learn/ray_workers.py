@@ -114,6 +114,7 @@ class RayWorkerPool:
         self.replaced = 0  # actors replaced after a failure, over the whole run
         self.on_dispatch: Callable[[list[Any]], None] | None = None  # called once an iteration's tasks are out
         self.sent_bytes = 0  # weights sent in the last iteration (one object shared by every worker of a node)
+        self.received_bytes = 0  # transitions received in the last iteration
         try:
             self.snapshots = ray.get([a.snapshot.remote() for a in self.actors], timeout=START_TIMEOUT_S)
             self.nodes = ray.get([a.node.remote() for a in self.actors], timeout=60)
@@ -162,6 +163,7 @@ class RayWorkerPool:
             except RayTaskError as exc:
                 raise _cause(exc) from None
         self.snapshots = [out[w].snapshot for w in range(len(self.actors))]
+        self.received_bytes = sum(r.nbytes for r in out.values())
         return [out[w] for w in range(len(self.actors))]
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from drlocal.learn.networks import Tower, glorot_
+from drlocal.learn.ppo import Reducer, sum_gradients
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 TAU = 0.005
@@ -47,10 +48,12 @@ class SACPolicy(nn.Module):
         """The graph's `policy` tensor: the pre-tanh mean (consumers squash and scale)."""
         return self.forward(obs)[0]
 
-    def sample(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(action in (-1, 1), log π(action)) with the tanh change-of-variables correction."""
+    def sample(self, obs: dict[str, torch.Tensor],
+               noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action in (-1, 1), log π(action)) with the tanh change-of-variables correction; `noise` (N, 2) is the
+        standard normal draw (default: a fresh one from torch's global stream)."""
         mean, log_std = self.forward(obs)
-        u = mean + log_std.exp() * torch.randn_like(mean)
+        u = mean + log_std.exp() * (torch.randn_like(mean) if noise is None else noise.to(mean))
         a = torch.tanh(u)
         logp = torch.distributions.Normal(mean, log_std.exp()).log_prob(u).sum(-1)
         logp = logp - torch.log(1.0 - a.pow(2) + 1e-6).sum(-1)
@@ -143,13 +146,34 @@ class SACLearner:
         n = len(prefix) + 1
         return {k[n:]: torch.as_tensor(v, device=self.device) for k, v in batch.items() if k.startswith(prefix + "/")}
 
-    def update(self, steps: int) -> dict[str, float]:
+    def _step(self, loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, reducer: Reducer | None) -> None:
+        """One Adam step of `module`; in a group the (share-weighted) gradients are summed over the learners first."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if reducer is not None:
+            sum_gradients(module, reducer)
+        opt.step()
+
+    def update(self, steps: int, *, rank: int = 0, world: int = 1, reducer: Reducer | None = None) -> dict[str, float]:
+        """`steps` gradient steps on minibatches of the replay memory.
+
+        In a data-parallel group (`drlocal.learn.distributed`) every learner holds the same replay and random
+        streams, so all draw the same minibatch and policy noise; learner `rank` of `world` computes the losses
+        of its rows [rank·B/world, (rank+1)·B/world), weighted by their share of the minibatch mean, and the
+        gradients are summed before each of the three Adam steps: the same steps as one process."""
         cfg = self.config
         out = {"q_loss": 0.0, "v_loss": 0.0, "policy_loss": 0.0}
-        if self.replay.size < cfg.batch_size:
+        bs = cfg.batch_size
+        if self.replay.size < bs:
             return out
+        lo, hi = rank * bs // world, (rank + 1) * bs // world
+        weight = (hi - lo) / bs if reducer is not None else 1.0
         for _ in range(steps):
-            b = self.replay.sample(cfg.batch_size, self.rng)
+            b = self.replay.sample(bs, self.rng)
+            noise = torch.randn(bs, 2)  # the policy's draw for the whole minibatch (torch's global stream)
+            if reducer is not None:
+                b = {k: v[lo:hi] for k, v in b.items()}
+                noise = noise[lo:hi]
             obs, nxt = self._obs(b, "obs"), self._obs(b, "next")
             act = torch.as_tensor(b["act"], device=self.device)
             rew = torch.as_tensor(b["rew"], device=self.device)
@@ -158,28 +182,26 @@ class SACLearner:
                 target_q = rew + cfg.discount_factor * (1.0 - done) * self.v_target(nxt)
             q1, q2 = self.q(obs, act)
             q_loss = 0.5 * (F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q))
-            self.opt_q.zero_grad(set_to_none=True)
-            q_loss.backward()
-            self.opt_q.step()
+            self._step(q_loss * weight, self.q, self.opt_q, reducer)
 
-            new_a, logp = self.policy.sample(obs)
+            new_a, logp = self.policy.sample(obs, noise)
             q1n, q2n = self.q(obs, new_a)
             min_q = torch.minimum(q1n, q2n)
             v_loss = 0.5 * F.mse_loss(self.v(obs), (min_q - cfg.alpha * logp).detach())
-            self.opt_v.zero_grad(set_to_none=True)
-            v_loss.backward()
-            self.opt_v.step()
+            self._step(v_loss * weight, self.v, self.opt_v, reducer)
 
             pi_loss = (cfg.alpha * logp - min_q).mean()
-            self.opt_pi.zero_grad(set_to_none=True)
-            pi_loss.backward()
-            self.opt_pi.step()
+            self._step(pi_loss * weight, self.policy, self.opt_pi, reducer)
             with torch.no_grad():
                 for p, tp in zip(self.v.parameters(), self.v_target.parameters(), strict=True):
                     tp.mul_(1.0 - TAU).add_(p, alpha=TAU)
-            out["q_loss"] += float(q_loss.detach()) / steps
-            out["v_loss"] += float(v_loss.detach()) / steps
-            out["policy_loss"] += float(pi_loss.detach()) / steps
+            out["q_loss"] += float(q_loss.detach()) * weight / steps
+            out["v_loss"] += float(v_loss.detach()) * weight / steps
+            out["policy_loss"] += float(pi_loss.detach()) * weight / steps
+        if reducer is not None:
+            total = torch.tensor([out["q_loss"], out["v_loss"], out["policy_loss"]], dtype=torch.float64)
+            reducer.sum_(total)
+            out = dict(zip(out, (float(x) for x in total), strict=True))
         return out
 
     def state_dict(self) -> dict:

@@ -167,9 +167,6 @@ class Trainer:
         if self.learners < 1:
             raise DrlocalError(f"--learners {learners}: at least one learner is needed.",
                                hint="use --learners 1 or more.")
-        if self.learners > 1 and job.metadata.training_algorithm == "sac":
-            raise DrlocalError("--learners > 1 trains PPO models only; this model_metadata.json trains SAC.",
-                               hint="train SAC with one learner (drop --learners), or switch to clipped_ppo.")
         self.ray_where: str | None = None
         if self.plan.count > 1 or self.learners > 1:  # Ray only now: one worker and learner never import it
             from drlocal.learn.ray_workers import connect
@@ -368,11 +365,19 @@ class Trainer:
             from drlocal.learn.distributed import LearnerGroup
 
             md = self.job.metadata
-            n_actions = 2 if md.is_continuous else len(md.action_space)  # type: ignore[arg-type]
-            self.group = LearnerGroup(
-                self.learners, self.model, {"sensors": sensor_sizes(self.job), "network": md.neural_network,
-                                            "num_actions": n_actions, "continuous": md.is_continuous},
-                self.learner.config, self.learner.optimizer.state_dict())
+            if self.sac is not None:
+                sac = self.sac
+                self.group = LearnerGroup(
+                    self.learners, {"sensors": sensor_sizes(self.job), "network": md.neural_network}, sac.config,
+                    weights=sac.state_dict(), kind="sac",
+                    optimizer_state={"pi": sac.opt_pi.state_dict(), "q": sac.opt_q.state_dict(),
+                                     "v": sac.opt_v.state_dict()})
+            else:
+                n_actions = 2 if md.is_continuous else len(md.action_space)  # type: ignore[arg-type]
+                self.group = LearnerGroup.for_ppo(
+                    self.learners, self.model, {"sensors": sensor_sizes(self.job), "network": md.neural_network,
+                                                "num_actions": n_actions, "continuous": md.is_continuous},
+                    self.learner.config, self.learner.optimizer.state_dict())
             self.say(f"{self.learners} data-parallel learners (torch.distributed) on {self.ray_where}")
 
     def _close_remote(self) -> None:
@@ -443,11 +448,11 @@ class Trainer:
         _refuse_non_finite(payload["model"], name, self.state.iteration)
         drfc_files = self._write_drfc_files(name, payload)  # before the pointers name this checkpoint
         _, deleted = self.store.save_checkpoint(name, payload, best)
-        if self.sac is not None:
+        if self.group is not None and self.group.optimizer_state is not None:
+            opt = self.group.optimizer_state  # the learners' Adam state (identical on every learner)
+        elif self.sac is not None:
             opt = {"pi": self.sac.opt_pi.state_dict(), "q": self.sac.opt_q.state_dict(),
                    "v": self.sac.opt_v.state_dict()}
-        elif self.group is not None and self.group.optimizer_state is not None:
-            opt = self.group.optimizer_state  # the learners' Adam state (identical on every learner)
         else:
             opt = self.learner.optimizer.state_dict()
         self.store.save_aux("optimizer", {"checkpoint": str(name), "state": opt})
@@ -654,8 +659,16 @@ class Trainer:
         self.watch.status(activity="updating the policy")
         if self.sac is not None:
             nxt = {k: np.concatenate([v[1:], v[-1:]]) for k, v in data["obs"].items()}  # s' within each episode
-            self.sac.replay.add(data["obs"], data["actions"], data["rewards"], nxt, data["ends"])
-            learner = dict(self.sac.update(int(data["rewards"].shape[0])))
+            steps = int(data["rewards"].shape[0])
+            if self.group is not None:  # K learners, each with the same replay: the same steps, weights come back
+                batch = {"obs": data["obs"], "actions": data["actions"], "rewards": data["rewards"], "next": nxt,
+                         "ends": data["ends"]}
+                losses, weights = self.group.update_sac(batch, steps, self.sac.rng)
+                self.sac.load_state_dict(weights)
+                learner = dict(losses)
+            else:
+                self.sac.replay.add(data["obs"], data["actions"], data["rewards"], nxt, data["ends"])
+                learner = dict(self.sac.update(steps))
         else:
             if self.group is not None:  # K data-parallel learners: the same step, the weights come back
                 stats, weights = self.group.update(data, self.generator)
