@@ -223,6 +223,26 @@ def test_workers_and_learners_survive_a_killed_worker(cluster, tmp_path: Path) -
     assert all(r.ratio_dev < 1e-4 for r in reports), [r.ratio_dev for r in reports]
 
 
+def test_a_reward_error_inside_a_worker_stops_cleanly(cluster, tmp_path: Path) -> None:
+    """A reward function that fails on a remote worker: its own message (file and line), training stops in that
+    iteration, the last finished checkpoint stays, `--resume` can continue."""
+    from drlocal.sim.reward import RewardFunctionError
+
+    root = _folder(tmp_path, episodes=2, workers=2, iterations=3)
+    reward = root / "custom_files" / "reward_function.py"
+    reward.write_text("def reward_function(params):\n    if params['steps'] > 3 and params['x'] > -100:\n"
+                      "        raise ValueError('broken on purpose')\n    return 1.0\n")
+    trainer = Trainer(load_job(root, environ={}), seed=0)
+    with pytest.raises(RewardFunctionError) as err:
+        trainer.train()
+    text = str(err.value)
+    assert "reward_function.py" in text and "broken on purpose" in text
+    assert "training stopped in iteration 1; checkpoint 0" in text and "--resume" in (err.value.hint or "")
+    assert trainer.pool is None  # the actors are gone
+    model = root / "data" / "bucket" / "rl-deepracer-sagemaker" / "model"
+    assert sorted(p.name for p in model.glob("*.ckpt.pt")) == ["0_Step-0.ckpt.pt"]
+
+
 def test_multi_config_on_a_two_node_cluster_through_ray_client(cluster, tmp_path: Path) -> None:
     """`drlocal train --workers 2 --address ray://…` on a DRfC multi-config folder: worker 2 trains on the track of
     its worker-2.env, the workers run on both nodes, deepracer-utils loads the run with episodes of both tracks."""
