@@ -106,7 +106,7 @@ def _episodes(n_eps: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarra
                                                               np.ndarray]:
     """Whole episodes of uneven length; the first half pays much more than the second, so a learner that
     standardised advantages over its own shard only would step differently from one process."""
-    lengths = rng.integers(15, 40, n_eps)
+    lengths = rng.integers(18, 30, n_eps)
     n = int(lengths.sum())
     ends = np.zeros(n, dtype=bool)
     ends[np.cumsum(lengths) - 1] = True
@@ -121,7 +121,7 @@ def test_two_learners_step_exactly_as_one_process(cluster) -> None:
     from drlocal.learn.distributed import LearnerGroup, shard_bounds
 
     rng = np.random.default_rng(7)
-    obs, actions, rewards, ends = _episodes(8, rng)
+    obs, actions, rewards, ends = _episodes(6, rng)
     torch.manual_seed(0)
     # float64: in float32 rounding alone (even 1 vs 2 threads in one process) moves a few weights by ~lr after some
     # Adam steps (a ReLU input within rounding of 0 flips); in float64 the two updates agree far below 1e-5
@@ -247,7 +247,7 @@ def test_multi_config_on_a_two_node_cluster_through_ray_client(cluster, tmp_path
     """`drlocal train --workers 2 --address ray://…` on a DRfC multi-config folder: worker 2 trains on the track of
     its worker-2.env, the workers run on both nodes, deepracer-utils loads the run with episodes of both tracks."""
     _, client = cluster
-    root = _folder(tmp_path, episodes=2, workers=2, multi=True, iterations=2)
+    root = _folder(tmp_path, episodes=2, workers=2, multi=True, iterations=1)
     (root / "worker-2.env").write_text("DR_WORLD_NAME=reInvent2019_track\nDR_TRAIN_REVERSE_DIRECTION=True\n")
     r = subprocess.run([sys.executable, "-m", "drlocal.cli", "train", "--plain", "--no-report", "--address", client],
                        cwd=root, capture_output=True, text=True, timeout=600,
@@ -260,7 +260,7 @@ def test_multi_config_on_a_two_node_cluster_through_ray_client(cluster, tmp_path
     log = DeepRacerLog(model_folder=str(prefix))
     log.load()
     df = log.dataframe()
-    assert sorted(df["worker"].unique()) == [0, 1] and sorted(df["unique_episode"].unique()) == [0, 1, 2, 3]
+    assert sorted(df["worker"].unique()) == [0, 1] and sorted(df["unique_episode"].unique()) == [0, 1]
     lengths = df.groupby("worker")["track_len"].first()
     assert lengths[0] == pytest.approx(load_track("reinvent_base").length, abs=0.01)
     assert lengths[1] == pytest.approx(load_track("reInvent2019_track").length, abs=0.01)

@@ -37,13 +37,27 @@ from drlocal.learn.ppo import PPOConfig, PPOLearner, Shard, UpdateStats
 
 
 class TorchReducer:
-    """`torch.distributed` all-reduce over the default process group (the `Reducer` PPOLearner takes)."""
+    """`torch.distributed` all-reduce over the default process group (the `Reducer` the learners take).
+
+    NCCL reduces CUDA tensors only: on a GPU learner the small CPU statistics (advantage sums, losses)
+    travel through the device; gradients are on the device already."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def _reduce(self, t: torch.Tensor, op: Any) -> None:
+        if self.device.type == "cpu" or t.device == self.device:
+            dist.all_reduce(t, op=op)
+            return
+        on_device = t.to(self.device)
+        dist.all_reduce(on_device, op=op)
+        t.copy_(on_device.cpu())
 
     def sum_(self, t: torch.Tensor) -> None:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        self._reduce(t, dist.ReduceOp.SUM)
 
     def max_(self, t: torch.Tensor) -> None:
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        self._reduce(t, dist.ReduceOp.MAX)
 
 
 def shard_bounds(ends: np.ndarray, k: int) -> list[tuple[int, int]]:
@@ -86,7 +100,7 @@ class _Learner:
         else:
             self.model = PPOActorCritic(**model_args).to(getattr(torch, dtype))
             self.learner = PPOLearner(self.model, PPOConfig(**config), self.device)
-        self.reducer = TorchReducer()
+        self.reducer = TorchReducer(self.device)
 
     def address(self) -> tuple[str, int]:
         return ray.util.get_node_ip_address(), _free_port()

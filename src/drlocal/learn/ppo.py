@@ -156,8 +156,8 @@ class PPOLearner:
     """Owns the actor-critic and its Adam optimiser; `update()` runs one DeepRacer training step.
 
     `fast` (default) turns on what measured faster on CPU without changing results beyond float
-    rounding: the fused Adam kernel and denormals flushed to zero. The old path stays for the
-    benchmark's baseline (`fast=False`)."""
+    rounding: the fused Adam kernel and, during `update()` only, denormals flushed to zero. The old
+    path stays for the benchmark's baseline (`fast=False`)."""
 
     def __init__(self, model: PPOActorCritic, config: PPOConfig, device: torch.device | None = None,
                  *, fast: bool = True) -> None:
@@ -165,8 +165,6 @@ class PPOLearner:
         self.model = model.to(self.device)
         self.config = config
         self.fast = fast
-        if fast:
-            torch.set_flush_denormal(True)  # tiny Adam moments and activations otherwise take a slow CPU path
         self.optimizer = make_adam(model.parameters(), config.lr, fast)
 
     @torch.no_grad()
@@ -199,6 +197,28 @@ class PPOLearner:
         *,
         shard: Shard | None = None,
         reducer: Reducer | None = None,
+    ) -> UpdateStats:
+        """One PPO training step; see `_update`. With `fast`, denormals are flushed to zero during the step only
+        (tiny Adam moments and activations otherwise take a slow CPU path); the flag is the calling thread's
+        processor state, so it is switched off again before the simulator (numpy, numba) runs on."""
+        if not self.fast:
+            return self._update(obs, actions, rewards, episode_ends, generator, shard=shard, reducer=reducer)
+        torch.set_flush_denormal(True)
+        try:
+            return self._update(obs, actions, rewards, episode_ends, generator, shard=shard, reducer=reducer)
+        finally:
+            torch.set_flush_denormal(False)
+
+    def _update(
+        self,
+        obs: dict[str, np.ndarray],
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        episode_ends: np.ndarray,
+        generator: torch.Generator | None,
+        *,
+        shard: Shard | None,
+        reducer: Reducer | None,
     ) -> UpdateStats:
         """One PPO training step on an iteration's transitions (stored episode after episode).
 
