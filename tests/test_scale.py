@@ -277,18 +277,21 @@ def _cli(root: Path, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "COLUMNS": "200", "RAY_ADDRESS": ""})
 
 
-@pytest.mark.parametrize("case", ["too-many-workers", "missing-worker-file", "unreachable-address"])
+@pytest.mark.parametrize("case", ["too-many-workers", "missing-worker-file", "unknown-track", "unreachable-address"])
 def test_bad_scale_configuration_stops_before_any_work(tmp_path: Path, case: str) -> None:
-    root = _folder(tmp_path, episodes=3, workers=2, multi=case == "missing-worker-file")
+    root = _folder(tmp_path, episodes=3, workers=2, multi=case in ("missing-worker-file", "unknown-track"))
     if case == "too-many-workers":
         r, expect = _cli(root, "--workers", "5"), "5 workers but num_episodes_between_training = 3"
     elif case == "missing-worker-file":
         r, expect = _cli(root), "has no worker-2.env"
+    elif case == "unknown-track":
+        (root / "worker-2.env").write_text("DR_WORLD_NAME=no_such_track\n")
+        r, expect = _cli(root), "worker-2.env: DR_WORLD_NAME=no_such_track: Unknown track"
     else:
         r, expect = _cli(root, "--address", f"ray://127.0.0.1:{_free_port()}"), "does not answer"
     out = r.stdout + r.stderr
     assert r.returncode != 0 and expect in out, out
-    assert "Traceback" not in out and out.count("error:") == 1
+    assert "Traceback" not in out and out.count("error:") == 1 and "node(s)" not in out  # no Ray was started
     assert not (root / "data" / "bucket" / "rl-deepracer-sagemaker").exists()  # nothing was started or written
 
 

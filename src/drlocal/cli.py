@@ -410,6 +410,7 @@ def _race_summary(race) -> str:
 def _check_training(job, *, resume: bool, wipe: bool, workers: int | None = None) -> None:
     """`drlocal train --check`: everything a training start reads, validated; nothing written."""
     from drlocal.config.workers import plan_workers, worker_files_note
+    from drlocal.learn.trainer import worker_tracks
     from drlocal.sim.reward import load_reward_function
     from drlocal.store.select import store_of
     from drlocal.tracks import load_track
@@ -418,8 +419,7 @@ def _check_training(job, *, resume: bool, wipe: bool, workers: int | None = None
     load_reward_function(job.reward_path)
     track = load_track(run.world_name)
     plan = plan_workers(job, workers)
-    for r in plan.runs[1:]:
-        load_track(r.world_name)
+    worker_tracks(plan, track)
     for w in plan.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     race = run.race_options(training=True)  # HEAD_TO_MODEL is refused here, as `train` would

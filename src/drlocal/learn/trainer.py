@@ -46,7 +46,7 @@ from drlocal.sim.reward import RewardFunctionError, load_reward_function
 from drlocal.store.local import CheckpointName, ModelStore, StoreWriteError, atomic_write_json, atomic_write_text
 from drlocal.store.logs import SimtraceWriter, TrainingMetrics
 from drlocal.store.select import store_of
-from drlocal.tracks import load_track
+from drlocal.tracks import Track, load_track
 
 FORMAT = "drlocal-ppo-1"
 NO_LAP_MS = 999999  # DeepRacer's laptime for an episode without a lap
@@ -111,6 +111,18 @@ class TrainerState:
     worker_snapshots: list[dict[str, Any]] = field(default_factory=list)  # several workers: their states
 
 
+def worker_tracks(plan: WorkerPlan, first: Track) -> list[Track]:
+    """Every worker's track (worker 0's is `first`); an unknown one is an error naming its worker file."""
+    tracks = {first.name: first}
+    for run, source in zip(plan.runs, plan.sources, strict=True):
+        if run.world_name not in tracks:
+            try:
+                tracks[run.world_name] = load_track(run.world_name)
+            except DrlocalError as exc:
+                raise DrlocalError(f"{source}: DR_WORLD_NAME={run.world_name}: {exc.args[0]}", hint=exc.hint) from None
+    return [tracks[r.world_name] for r in plan.runs]
+
+
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -167,6 +179,8 @@ class Trainer:
         if self.learners < 1:
             raise DrlocalError(f"--learners {learners}: at least one learner is needed.",
                                hint="use --learners 1 or more.")
+        self.track = load_track(job.run.world_name)
+        self.worker_tracks = worker_tracks(self.plan, self.track)  # multi-config: checked before anything starts
         self.ray_where: str | None = None
         if self.plan.count > 1 or self.learners > 1:  # Ray only now: one worker and learner never import it
             from drlocal.learn.ray_workers import connect
@@ -184,12 +198,6 @@ class Trainer:
         self.prefix = job.run.model_prefix
         self.store = ModelStore(self.bucket.local_root / self.prefix)
         self._tf_note = False
-        self.track = load_track(job.run.world_name)
-        tracks = {self.track.name: self.track}
-        for run in self.plan.runs:  # every worker's track (multi-config), before anything is written
-            if run.world_name not in tracks:
-                tracks[run.world_name] = load_track(run.world_name)
-        self.worker_tracks = [tracks[r.world_name] for r in self.plan.runs]
         torch.manual_seed(seed)
         random.seed(seed)  # the global streams a reward function may draw from (it runs in this process)
         np.random.seed(seed)
