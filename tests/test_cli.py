@@ -290,3 +290,11 @@ def test_store_commands_input_errors(trained_folder: Path) -> None:
     assert_input_error(drlocal("upload", "--dir", "job", "--local", "--dry-run", "--checkpoint", "foo", cwd=cwd))
     assert_input_error(drlocal("download", "--dir", "job", "--source", "foo", "--target", "x", cwd=cwd), "foo")
     assert_input_error(drlocal("custom-files", "sideways", "--dir", "job", cwd=cwd), "sideways")
+
+
+def test_the_command_line_starts_without_torch() -> None:
+    """`drlocal --help` and every argument check answer in well under a second: the CLI module does not import
+    torch (or Ray); commands import what they need when they run."""
+    code = "import sys, drlocal.cli; print(sorted(m for m in ('torch', 'ray', 'tensorflow') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

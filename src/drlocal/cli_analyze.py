@@ -11,7 +11,7 @@ from rich.console import Console
 
 from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.errors import DrlocalError
-from drlocal.store.local import training_simtrace_dir
+from drlocal.store.layout import training_simtrace_dir
 
 
 def model_files_present(root: Path) -> bool:

@@ -55,7 +55,7 @@ import numpy as np
 from drlocal.analysis import console as cg
 from drlocal.analysis import sanity
 from drlocal.errors import DrlocalError
-from drlocal.store.local import training_simtrace_dir
+from drlocal.store.layout import training_simtrace_dir
 from drlocal.tracks.track import Track
 
 STATE_FILE = "report-state.json"

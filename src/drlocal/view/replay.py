@@ -22,7 +22,7 @@ import numpy as np
 
 from drlocal.errors import DrlocalError
 from drlocal.sim.episode import LAP_COMPLETE
-from drlocal.store.local import training_simtrace_dir
+from drlocal.store.layout import training_simtrace_dir
 from drlocal.view.frames import GHOST_COLOR, BodyColors, Composer
 from drlocal.view.record import Shot, follow_poses
 from drlocal.view.scene import OverlayData, Scene
