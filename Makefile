@@ -44,9 +44,12 @@ browser:
 	    echo "chromium is missing and apt needs root: run 'sudo apt-get install chromium' (viewer browser test)"; exit 0; fi; \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+# two pytest workers (pytest-xdist), whole test files each: a worker starts the session servers it needs (its own
+# S3 server; the Ray cluster's tests are one file); each worker's torch/numba use one thread (tests/conftest.py)
+PYTEST_WORKERS ?= 2
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

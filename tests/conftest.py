@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on a 2-core machine: one thread each (torch, BLAS, numba, and the CLI
+    # subprocesses that inherit these), or the two fight over the cores (OpenMP spin-waits made a SAC test 4x slower)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 import numpy as np
 import pytest
