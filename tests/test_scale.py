@@ -223,20 +223,26 @@ def test_workers_and_learners_survive_a_killed_worker(cluster, tmp_path: Path) -
     assert all(r.ratio_dev < 1e-4 for r in reports), [r.ratio_dev for r in reports]
 
 
-def test_a_reward_error_inside_a_worker_stops_cleanly(cluster, tmp_path: Path) -> None:
-    """A reward function that fails on a remote worker: its own message (file and line), training stops in that
-    iteration, the last finished checkpoint stays, `--resume` can continue."""
+@pytest.mark.parametrize("fault", ["raises", "hangs"])
+def test_a_reward_error_inside_a_worker_stops_cleanly(cluster, tmp_path: Path, fault: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reward function that fails or hangs on a remote worker: its own message (file; the time limit, which the
+    trainer sends to the workers and which works there: Ray runs an actor's calls on its main thread), training
+    stops in that iteration, the last finished checkpoint stays, `--resume` can continue."""
     from drlocal.sim.reward import RewardFunctionError
 
+    monkeypatch.setenv("DRLOCAL_REWARD_TIMEOUT_S", "1")
     root = _folder(tmp_path, episodes=2, workers=2, iterations=3)
     reward = root / "custom_files" / "reward_function.py"
-    reward.write_text("def reward_function(params):\n    if params['steps'] > 3 and params['x'] > -100:\n"
-                      "        raise ValueError('broken on purpose')\n    return 1.0\n")
+    body = "raise ValueError('broken on purpose')" if fault == "raises" else "while True:\n            pass"
+    reward.write_text(f"def reward_function(params):\n    if params['steps'] > 3 and params['x'] > -100:\n"
+                      f"        {body}\n    return 1.0\n")
     trainer = Trainer(load_job(root, environ={}), seed=0)
     with pytest.raises(RewardFunctionError) as err:
         trainer.train()
     text = str(err.value)
-    assert "reward_function.py" in text and "broken on purpose" in text
+    assert "reward_function.py" in text
+    assert ("broken on purpose" in text) if fault == "raises" else ("1 s" in text or "1.0 s" in text), text
     assert "training stopped in iteration 1; checkpoint 0" in text and "--resume" in (err.value.hint or "")
     assert trainer.pool is None  # the actors are gone
     model = root / "data" / "bucket" / "rl-deepracer-sagemaker" / "model"
