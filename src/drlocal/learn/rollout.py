@@ -19,6 +19,13 @@ from typing import Any
 import numpy as np
 
 
+def cap_ends(ends: np.ndarray, cap: int) -> np.ndarray:
+    """The episode ends (T,) of the first `cap` transitions: an episode cut by the cap also bootstraps with 0."""
+    out = ends[:cap].copy()
+    out[-1] = True
+    return out
+
+
 class RolloutBuffer:
     """Transitions of one iteration, car-interleaved in arrival order, kept in reused arrays."""
 
@@ -86,8 +93,7 @@ class RolloutBuffer:
         ends = np.zeros(n, dtype=bool)
         ends[np.cumsum(lengths)[lengths > 0] - 1] = True
         if cap is not None and n > cap:
-            order, ends = order[:cap], ends[:cap].copy()
-            ends[-1] = True  # an episode cut by the cap also bootstraps with 0
+            order, ends = order[:cap], cap_ends(ends, cap)
         assert self.actions is not None
         return {
             "obs": {k: v[order] for k, v in self.obs.items()},

@@ -355,16 +355,15 @@ class Trainer:
             from drlocal.learn.ray_workers import RayWorkerPool
             from drlocal.sim.reward import timeout_from_env
 
-            hp, md = self.job.hyperparameters, self.job.metadata
-            specs = []
-            for w, (run, share) in enumerate(zip(self.plan.runs, self.plan.shares, strict=True)):
-                specs.append(WorkerSpec(
-                    index=w, episodes=share, track=self.worker_tracks[w], metadata=md.to_json_dict(),
-                    reward_source=self.job.reward_path.read_text(encoding="utf-8"),
-                    reward_name=str(self.job.reward_path), run=run,
-                    exploration={"exploration_type": hp.exploration_type, "e_greedy_value": hp.e_greedy_value,
-                                 "epsilon_steps": hp.epsilon_steps},
-                    algorithm=self.algorithm, seed=self.seed, reward_timeout_s=timeout_from_env()))
+            hp = self.job.hyperparameters
+            shared = {"metadata": self.job.metadata.to_json_dict(),
+                      "reward_source": self.job.reward_path.read_text(encoding="utf-8"),
+                      "reward_name": str(self.job.reward_path),
+                      "exploration": {"exploration_type": hp.exploration_type, "e_greedy_value": hp.e_greedy_value,
+                                      "epsilon_steps": hp.epsilon_steps},
+                      "algorithm": self.algorithm, "seed": self.seed, "reward_timeout_s": timeout_from_env()}
+            specs = [WorkerSpec(index=w, episodes=share, track=self.worker_tracks[w], run=run, **shared)
+                     for w, (run, share) in enumerate(zip(self.plan.runs, self.plan.shares, strict=True))]
             self.pool = RayWorkerPool(specs, self.say, self.state.worker_snapshots or None)
             self.say(f"{self.plan.count} rollout workers on {self.ray_where} ({len(set(self.pool.nodes))} node(s) "
                      "used): " + ", ".join(f"{w}: {r.world_name} ({n} ep.)" for w, (r, n) in

@@ -33,7 +33,7 @@ from drlocal.config.model_metadata import ModelMetadata
 from drlocal.config.run import RunConfig
 from drlocal.env.vector_env import DeepRacerVectorEnv
 from drlocal.learn.agent import Actor, as_obs_dict
-from drlocal.learn.rollout import RolloutBuffer
+from drlocal.learn.rollout import RolloutBuffer, cap_ends
 from drlocal.learn.watch import NoWatch, Watch
 from drlocal.sim.reward import RewardFunction, reward_from_source
 from drlocal.store.logs import format_row, simtrace_row
@@ -126,7 +126,6 @@ class RolloutWorker:
         self.watch: Watch = watch or NoWatch()
         self.track = env.track
         self.buffer = RolloutBuffer(4096)  # reused by every iteration: flat memory however long the run
-        self.timers = {"sim": 0.0, "inference": 0.0}
 
     @classmethod
     def from_spec(cls, spec: WorkerSpec) -> RolloutWorker:
@@ -235,8 +234,6 @@ class RolloutWorker:
             timers["sim"] += time.perf_counter() - t1
         self.watch.end()
         data = buf.episode_order(n)
-        for k, v in timers.items():
-            self.timers[k] += v
         return Rollout(self.index, data["obs"], data["actions"], data["rewards"], data["ends"], data["lengths"],
                        rows, finals, self.snapshot(), timers)
 
@@ -259,6 +256,5 @@ def cap_transitions(rollouts: list[Rollout], cap: int) -> dict[str, Any]:
     n = rewards.shape[0]
     if n > cap:
         obs = {k: v[:cap] for k, v in obs.items()}
-        actions, rewards, ends = actions[:cap], rewards[:cap], ends[:cap].copy()
-        ends[-1] = True
+        actions, rewards, ends = actions[:cap], rewards[:cap], cap_ends(ends, cap)
     return {"obs": obs, "actions": actions, "rewards": rewards, "ends": ends, "collected": n}
