@@ -4,7 +4,7 @@ sends, and the gradient all-reduce's cost per MB.
 A default model (SHALLOW camera network, DRfC's action space, reinvent_base) trains `--iterations`
 iterations of `--episodes` episodes each (num_epochs 1, so that a run takes seconds) after one warm-up
 iteration, for every (workers, learners) pair, first on a private Ray on this machine, then on a two-node
-Ray cluster on this machine (`ray start --head` + `ray start --address`, both on 127.0.0.1's interface).
+Ray cluster on this machine (`ray start --head` + `ray start --address`, token authentication).
 The figure per configuration is env steps / wall second over the measured iterations (collection,
 evaluation, update and checkpoint: everything an iteration does), and its ratio to 1 worker, 1 learner.
 Also printed: the bytes sent per iteration (the acting weights to the workers, the transitions back,
@@ -136,7 +136,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--episodes", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=3)
-    ap.add_argument("--no-cluster", action="store_true", help="skip the two-node loopback cluster")
+    ap.add_argument("--no-cluster", action="store_true", help="skip the two-node cluster on this machine")
     args = ap.parse_args()
     local: dict[tuple[int, int], dict[str, float]] = {}
     for w, k in CONFIGS:

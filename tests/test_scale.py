@@ -1,7 +1,9 @@
 """Scale-out on Ray (real Ray, real processes): several rollout workers, multi-config, data-parallel learners.
 
-One two-node Ray cluster on loopback serves the module: `ray start --head` plus a second `ray start
---address` node, each with 2 CPUs, started and stopped here. Tests in this process join it by its GCS
+One two-node Ray cluster on this machine serves the module: `ray start --head` plus a second `ray start
+--address` node, each with 2 CPUs, started and stopped here, with `--node-ip-address=127.0.0.1` and token
+authentication (Ray 2.60 still registers the nodes under the machine's own interface address, so its ports
+are not loopback-only; the token keeps other clients out). Tests in this process join it by its GCS
 address; the CLI test joins through Ray Client (`--address ray://…`) as a user on another machine would.
 """
 
