@@ -7,9 +7,10 @@ for the CPU (the condition under which glibc's per-thread arenas grew memory bef
 growth is the least-squares slope of RSS over time after iteration `--after` (MB per hour).
 
     python benchmarks/soak.py [--minutes 60] [--every 30] [--after 10] [--models default,continuous]
-        [--neighbour both|alone|busy] [--drlocal PATH]
+        [--neighbour both|alone|busy] [--together] [--csv FILE] [--drlocal PATH]
 
-Prints one line per run and, last, `soak minutes=<m> peak_mb=<p> growth_mb_per_h=<g>` (the worst
+`--together` trains the models at the same time (each the other's busy neighbour, two trainings
+sharing a laptop). Prints one line per run and, last, `soak minutes=<m> peak_mb=<p> growth_mb_per_h=<g>` (the worst
 run's peak and growth).
 """
 
@@ -55,39 +56,66 @@ def make_folder(drlocal: str, kind: str) -> Path:
     return folder
 
 
-def soak(drlocal: str, kind: str, busy: bool, minutes: float, every: float, after: int) -> dict[str, float]:
-    folder = make_folder(drlocal, kind)
+class Run:
+    """One `drlocal train` process being sampled: (seconds, RSS MB, iterations done) every poll."""
+
+    def __init__(self, drlocal: str, kind: str, minutes: float, csv: Path | None) -> None:
+        self.kind = kind
+        self.folder = make_folder(drlocal, kind)
+        self.log = self.folder / "train.log"
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [drlocal, "train", "--dir", str(self.folder), "--minutes", str(minutes), "--plain"],
+                stdout=out, stderr=subprocess.STDOUT)
+        self.samples: list[tuple[float, float, int]] = []
+        self.csv = csv
+
+    def sample(self, t: float) -> None:
+        rss = rss_mb(self.proc.pid)
+        iters = len(re.findall(r"^iter ", self.log.read_text(errors="replace"), flags=re.M))
+        if rss is not None:
+            self.samples.append((t, rss, iters))
+            if self.csv is not None:
+                with self.csv.open("a") as f:
+                    f.write(f"{self.kind},{t:.0f},{rss:.1f},{iters}\n")
+
+    def result(self, after: int) -> dict[str, float]:
+        late = [(t, r) for t, r, k in self.samples if k >= after]
+        growth = float("nan")
+        if len(late) >= 3:
+            t = np.array([s[0] for s in late]) / 3600.0
+            r = np.array([s[1] for s in late])
+            growth = float(np.polyfit(t, r, 1)[0])
+        iters = self.samples[-1][2] if self.samples else 0
+        peak = max((r for _, r, _ in self.samples), default=float("nan"))
+        return {"peak": peak, "growth": growth, "iterations": iters, "samples": len(late)}
+
+
+def soak(drlocal: str, kinds: list[str], busy: bool, minutes: float, every: float, after: int,
+         csv: Path | None) -> list[dict[str, float]]:
+    """Train `kinds` at the same time (each the others' neighbour), plus a numpy neighbour if `busy`."""
     neighbour = None
     if busy:  # a CPU-bound neighbour that also allocates, like another program on the laptop
         code = "import numpy as np\nwhile True:\n    a = np.random.rand(512, 512); a @ a"
         neighbour = subprocess.Popen([sys.executable, "-c", code])
-    log = folder / "train.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([drlocal, "train", "--dir", str(folder), "--minutes", str(minutes), "--plain"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    samples: list[tuple[float, float, int]] = []  # (seconds, rss MB, iterations done)
+    runs = [Run(drlocal, kind, minutes, csv) for kind in kinds]
     t0 = time.monotonic()
     try:
-        while proc.poll() is None:
-            rss = rss_mb(proc.pid)
-            iters = len(re.findall(r"^iter ", log.read_text(errors="replace"), flags=re.M))
-            if rss is not None:
-                samples.append((time.monotonic() - t0, rss, iters))
+        while any(r.proc.poll() is None for r in runs):
+            for r in runs:
+                if r.proc.poll() is None:
+                    r.sample(time.monotonic() - t0)
             time.sleep(every)
     finally:
         if neighbour is not None:
             neighbour.kill()
-        proc.wait()
-    shutil.rmtree(folder, ignore_errors=True)
-    late = [(t, r) for t, r, k in samples if k >= after]
-    growth = float("nan")
-    if len(late) >= 3:
-        t = np.array([s[0] for s in late]) / 3600.0
-        r = np.array([s[1] for s in late])
-        growth = float(np.polyfit(t, r, 1)[0])
-    iters = samples[-1][2] if samples else 0
-    peak = max((r for _, r, _ in samples), default=float("nan"))
-    return {"peak": peak, "growth": growth, "iterations": iters, "samples": len(late)}
+        for r in runs:
+            r.proc.wait()
+    for r in runs:
+        if r.proc.returncode != 0:
+            print(r.log.read_text(errors="replace")[-2000:], file=sys.stderr)
+        shutil.rmtree(r.folder, ignore_errors=True)
+    return [r.result(after) for r in runs]
 
 
 def main() -> None:
@@ -97,19 +125,27 @@ def main() -> None:
     ap.add_argument("--after", type=int, default=10, help="growth is measured after this many iterations")
     ap.add_argument("--models", default="default,continuous")
     ap.add_argument("--neighbour", choices=("both", "alone", "busy"), default="both")
+    ap.add_argument("--together", action="store_true",
+                    help="train the models at the same time, each the other's busy neighbour")
+    ap.add_argument("--csv", help="append every sample (model, seconds, RSS MB, iterations) to this file")
     ap.add_argument("--drlocal", default=str(Path(sys.executable).parent / "drlocal"))
     a = ap.parse_args()
     busy_modes = {"both": (False, True), "alone": (False,), "busy": (True,)}[a.neighbour]
+    kinds = a.models.split(",")
+    groups = [kinds] if a.together else [[k] for k in kinds]
+    csv = Path(a.csv) if a.csv else None
     worst_peak, worst_growth = 0.0, float("-inf")
-    for kind in a.models.split(","):
+    for group in groups:
         for busy in busy_modes:
-            r = soak(a.drlocal, kind, busy, a.minutes, a.every, a.after)
-            print(f"soak_run model={kind} neighbour={'busy' if busy else 'none'} iterations={r['iterations']} "
-                  f"peak_mb={r['peak']:.0f} growth_mb_per_h={r['growth']:.1f} samples_after_{a.after}={r['samples']}",
-                  flush=True)
-            worst_peak = max(worst_peak, r["peak"])
-            if r["growth"] == r["growth"]:
-                worst_growth = max(worst_growth, r["growth"])
+            results = soak(a.drlocal, group, busy, a.minutes, a.every, a.after, csv)
+            for kind, r in zip(group, results, strict=True):
+                others = [g for g in group if g != kind] + (["numpy"] if busy else [])
+                print(f"soak_run model={kind} neighbour={'+'.join(others) or 'none'} "
+                      f"iterations={r['iterations']} peak_mb={r['peak']:.0f} "
+                      f"growth_mb_per_h={r['growth']:.1f} samples_after_{a.after}={r['samples']}", flush=True)
+                worst_peak = max(worst_peak, r["peak"])
+                if r["growth"] == r["growth"]:
+                    worst_growth = max(worst_growth, r["growth"])
     print(f"soak minutes={a.minutes:g} peak_mb={worst_peak:.0f} growth_mb_per_h={worst_growth:.1f}")
 
 
