@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drlocal import cli_analyze as _analyze
+from drlocal import cli_race as _race_cli
 from drlocal import cli_view as _view
 from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.cli_view import HostOpt, PortOpt, ViewOpt
@@ -652,6 +653,7 @@ from drlocal.cli_store import register as _register_store_commands  # noqa: E402
 _register_store_commands(app, console, err_console, _load_job)
 _view.register(app, console, _load_job)
 _analyze.register(app, console, _load_job)
+_race_cli.register(app, console, _load_job)
 
 
 def main() -> None:

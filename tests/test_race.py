@@ -1,0 +1,209 @@
+"""Offline races (`drlocal race`) and sweeps (`drlocal sweep`) run in this process, without Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drlocal.config.workdir import init_workdir, load_job
+from drlocal.errors import DrlocalError
+from drlocal.learn.evaluate import evaluate
+from drlocal.learn.leaderboard import COLUMNS, Entry, Leaderboard
+from drlocal.learn.sweep import load_spec, plan_variants, run_sweep, run_variant
+from drlocal.learn.trainer import Trainer
+
+PREFIX = "rl-deepracer-sagemaker"
+BAD_REWARD = "def reward_function(params):\n    return 1 / 0\n"
+
+
+def _small(root: Path) -> Path:
+    init_workdir(root)
+    hp_path = root / "custom_files" / "hyperparameters.json"
+    hp = json.loads(hp_path.read_text())
+    hp.update({"num_episodes_between_training": 3, "num_epochs": 1})
+    hp_path.write_text(json.dumps(hp))
+    with (root / "run.env").open("a") as f:
+        f.write("DR_TRAIN_MIN_EVAL_TRIALS=1\nDR_EVAL_MAX_RESETS=2\n")  # an untrained car's race ends soon
+    return root
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "drlocal"
+    return subprocess.run([str(exe), *args], cwd=root, capture_output=True, text=True, timeout=600,
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(root)})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = _small(tmp_path_factory.mktemp("race"))
+    Trainer(load_job(root, environ={}), max_iterations=2, seed=3).train()
+    # the same model under a second prefix: identical conditions must give identical laps
+    bucket = root / "data" / "bucket"
+    shutil.copytree(bucket / PREFIX, bucket / "twin")
+    return root
+
+
+def test_an_offline_race_ranks_models_raced_under_identical_conditions(trained: Path) -> None:
+    r = _cli(trained, "race", f"{PREFIX}:1", "twin:1", f"{PREFIX}:0", "nobody", "--laps", "2", "--out",
+             str(trained / "board"))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((trained / "board.csv").open()))
+    assert list(rows[0])[: len(COLUMNS)] == list(COLUMNS)
+    mine = next(row for row in rows if row["model"] == PREFIX and row["checkpoint"].startswith("1_"))
+    twin = next(row for row in rows if row["model"] == "twin")
+    for col in ("laps", "avg_lap_s", "best_lap_s", "total_s", "progress_pct", "resets", "off_track"):
+        assert mine[col] == twin[col], col
+    # the race is `drlocal evaluate` of each model: the same laps to the millisecond
+    res = evaluate(load_job(trained, environ={}), checkpoint=1, trials=2, continuous=True, prefix="twin")
+    ref = Entry.from_laps("twin", res.checkpoint, res.laps, trials=2)
+    assert float(twin["total_s"]) == pytest.approx(ref.total_s, abs=1e-3)
+    assert twin["laps"] == f"{ref.laps}/2" and int(twin["resets"]) == ref.resets
+    # ranking: errors last, then more laps, then the lower average, then more progress
+    nobody = rows[-1]
+    assert nobody["model"] == "nobody" and nobody["rank"] == "-" and "no checkpoints" in nobody["error"]
+    ranked = [Entry(model=x["model"], laps=int(x["laps"].split("/")[0]),
+                    avg_lap_s=float(x["avg_lap_s"]) if x["avg_lap_s"] != "-" else float("nan"),
+                    progress_pct=float(x["progress_pct"])) for x in rows[:-1]]
+    assert [e.sort_key() for e in ranked] == sorted(e.sort_key() for e in ranked)
+    assert [x["rank"] for x in rows[:-1]] == ["1", "2", "3"]
+    board = json.loads((trained / "board.json").read_text())
+    assert board["track"] == "reinvent_base" and board["laps"] == 2 and len(board["entries"]) == 4
+    assert "leaderboard" in r.stdout and "nobody: cannot race" in r.stdout
+
+
+def test_race_input_errors_are_one_message(trained: Path) -> None:
+    for args, fragment in ((["nobody"], "no model could race"), (["twin", "--track", "atlantis"], "atlantis"),
+                           (["twin", "twin:best"], "model given twice"), (["twin", "--laps", "0"], "--laps 0")):
+        r = _cli(trained, "race", *args)
+        assert r.returncode == 1 and fragment in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_leaderboard_ranks_completion_then_average_lap() -> None:
+    board = Leaderboard("t", 3, [
+        Entry("slow", laps=3, trials=3, avg_lap_s=9.0, progress_pct=100),
+        Entry("broken", error="no checkpoints"),
+        Entry("fast-but-2", laps=2, trials=3, avg_lap_s=7.0, progress_pct=80),
+        Entry("fast", laps=3, trials=3, avg_lap_s=8.0, progress_pct=100),
+        Entry("none", laps=0, trials=3, progress_pct=40),
+        Entry("none-more", laps=0, trials=3, progress_pct=60),
+    ])
+    assert [e.model for e in board.ranked()] == ["fast", "slow", "fast-but-2", "none-more", "none", "broken"]
+    assert [r["rank"] for r in board.rows()] == [1, 2, 3, 4, 5, "-"]
+
+
+def _sweep_folder(root: Path, spec: str) -> Path:
+    _small(root)
+    (root / "rewards").mkdir()
+    (root / "rewards" / "bad.py").write_text(BAD_REWARD)
+    shutil.copy(root / "custom_files" / "reward_function.py", root / "rewards" / "good.py")
+    (root / "sweep.yaml").write_text(spec)
+    return root
+
+
+SPEC = """\
+name: t
+budget: {iterations: 1}
+parallel: 1
+seed: 2
+race: {laps: 1}
+vary:
+  hyperparameters.discount_factor: [0.9, 0.99]
+  reward_function: [rewards/good.py, rewards/bad.py]
+"""
+
+
+def test_a_sweep_trains_every_variant_isolates_failures_and_resumes(tmp_path: Path) -> None:
+    root = _sweep_folder(tmp_path, SPEC)
+    said: list[str] = []
+    run = run_sweep(root / "sweep.yaml", say=said.append)
+    # grid in the spec's key order: (0.9, good), (0.9, bad), (0.99, good), (0.99, bad)
+    exp = root / "experiments"
+    hp = [json.loads((exp / f"t-{k}" / "custom_files" / "hyperparameters.json").read_text()) for k in (1, 2, 3, 4)]
+    assert [h["discount_factor"] for h in hp] == [0.9, 0.9, 0.99, 0.99]
+    assert (exp / "t-2" / "custom_files" / "reward_function.py").read_text() == BAD_REWARD
+    assert "DR_LOCAL_S3_MODEL_PREFIX=t-3" in (exp / "t-3" / "run.env").read_text()
+    job = load_job(root, environ={}, experiment="t-3")
+    assert job.run.model_prefix == "t-3" and job.hyperparameters.discount_factor == 0.99
+    assert run.failed == 2 and run.skipped == 0
+    board = {e.model: e for e in run.board.entries}
+    assert {m for m, e in board.items() if e.error} == {"t-2", "t-4"}
+    assert "ZeroDivisionError" in board["t-2"].error
+    for ok in ("t-1", "t-3"):
+        assert board[ok].trials == 1
+        assert (root / "data" / "bucket" / ok / "model" / "deepracer_checkpoints.json").is_file()
+        assert json.loads((exp / ok / "sweep-result.json").read_text())["iterations"] == 1
+    rows = list(csv.DictReader(run.csv_path.open()))
+    assert [r["rank"] for r in rows][-2:] == ["-", "-"]
+    assert {r["variant"]: r["reward_function"] for r in rows}["t-4"] == "rewards/bad.py"
+    # the failed variants' reward is fixed: a second run keeps the two finished variants and retrains the others
+    (root / "rewards" / "bad.py").write_text((root / "rewards" / "good.py").read_text())
+    run2 = run_sweep(root / "sweep.yaml", say=said.append)
+    assert run2.skipped == 2 and run2.failed == 0
+    assert {e.model: (e.total_s, e.progress_pct) for e in run2.board.entries if e.model in ("t-1", "t-3")} == \
+        {m: (board[m].total_s, board[m].progress_pct) for m in ("t-1", "t-3")}
+    assert "NaN" not in (root / "experiments" / "t-1" / "sweep-result.json").read_text()
+    # the same spec name with other settings is refused; --restart trains again
+    (root / "other.yaml").write_text(SPEC.replace("0.99]", "0.95]"))
+    with pytest.raises(DrlocalError, match="another version"):
+        run_sweep(root / "other.yaml")
+
+
+def test_a_variant_on_another_machine_sends_its_model_back(tmp_path: Path) -> None:
+    """A task whose driver is elsewhere rebuilds the folder from the files it carries and returns the prefix."""
+    import io
+    import tarfile
+
+    root = _sweep_folder(tmp_path, SPEC)
+    spec = load_spec(root / "sweep.yaml")
+    v = plan_variants(spec)[0]
+    from drlocal.learn.sweep import variant_files
+
+    files = variant_files(load_job(root, environ={}), v, root)
+    task = {"base": str(tmp_path / "not-here"), "experiment": v.name, "files": files,
+            "system_env": (root / "system.env").read_text(), "environ": {}, "host": "another-machine",
+            "budget": {"iterations": 1, "minutes": None}, "seed": 2, "race": {"track": None, "laps": 1,
+                                                                             "checkpoint": "best"},
+            "threads": 1, "resume": False, "trained_s": 0.0}
+    out = run_variant(task)
+    assert "error" not in out, out
+    names = tarfile.open(fileobj=io.BytesIO(out["archive"]), mode="r:gz").getnames()
+    assert f"{v.name}/model/deepracer_checkpoints.json" in names and out["entry"]["trials"] == 1
+    assert not (tmp_path / "not-here").exists()
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("name: x\nvary: {hyperparameters.lr: [0.1]}\n", "budget"),
+    ("name: x\nbudget: {minutes: 1, iterations: 2}\nvary: {hyperparameters.lr: [0.1]}\n", "exactly one"),
+    ("name: x\nbudget: {minutes: 1}\nvary: {colour: [red]}\n", "unknown setting 'colour'"),
+    ("name: x\nbudget: {minutes: 1}\nvary: {hyperparameters.lr: {loguniform: [0, 1]}}\nsearch: random\nsamples: 2\n",
+     "loguniform needs low > 0"),
+    ("name: x\nbudget: {minutes: 1}\nvary: {hyperparameters.lr: {uniform: [0, 1]}}\n", "search: random"),
+    ("name: x\nbudget: {minutes: 1}\nvary: {DR_LOCAL_S3_MODEL_PREFIX: [a]}\n", "model prefix"),
+    ("name: ../x\nbudget: {minutes: 1}\nvary: {hyperparameters.lr: [0.1]}\n", "name"),
+    ("name: x\n  budget: [\n", "not valid YAML"),
+])
+def test_bad_sweep_specs_are_one_message_naming_the_file(tmp_path: Path, text: str, fragment: str) -> None:
+    _small(tmp_path)
+    (tmp_path / "s.yaml").write_text(text)
+    r = _cli(tmp_path, "sweep", "s.yaml")
+    assert r.returncode == 1 and fragment in r.stderr and "s.yaml" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "experiments").exists()
+
+
+def test_random_search_draws_reproducibly_inside_the_ranges(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "name: r\nbudget: {minutes: 1}\nsearch: random\nsamples: 50\nseed: 7\nvary:\n"
+        "  hyperparameters.lr: {loguniform: [1.0e-5, 1.0e-3]}\n  hyperparameters.num_epochs: {int: [3, 10]}\n"
+        "  hyperparameters.discount_factor: [0.99, 0.999]\n")
+    a, b = (plan_variants(load_spec(tmp_path / "s.yaml")) for _ in range(2))
+    assert [v.settings for v in a] == [v.settings for v in b]
+    lrs = [v.settings["hyperparameters.lr"] for v in a]
+    assert all(1e-5 <= x <= 1e-3 for x in lrs) and min(lrs) < 1e-4 < max(lrs)
+    assert {v.settings["hyperparameters.num_epochs"] for v in a} <= set(range(3, 11))
+    assert {v.settings["hyperparameters.discount_factor"] for v in a} == {0.99, 0.999}
