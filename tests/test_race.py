@@ -207,3 +207,53 @@ def test_random_search_draws_reproducibly_inside_the_ranges(tmp_path: Path) -> N
     assert all(1e-5 <= x <= 1e-3 for x in lrs) and min(lrs) < 1e-4 < max(lrs)
     assert {v.settings["hyperparameters.num_epochs"] for v in a} <= set(range(3, 11))
     assert {v.settings["hyperparameters.discount_factor"] for v in a} == {0.99, 0.999}
+
+
+def test_racer_diagnostics_read_sigma_clipping_trend_and_slow_laps() -> None:
+    import numpy as np
+
+    from drlocal.config.model_metadata import load_model_metadata
+    from drlocal.learn.diagnostics import RacerMonitor
+    from drlocal.templates import template_files
+
+    md_text = template_files("race-continuous")["custom_files/model_metadata.json"]  # ±30°, 1-4 m/s
+    md = load_model_metadata(json.loads(md_text))
+    mon = RacerMonitor(md)
+    # 10 samples: steering clipped in 3 (|a| > 1; exactly 1.0 is not clipped), speed in 1
+    acts = np.array([[1.5, 0], [-1.2, 0], [1.01, 0.2], [1.0, -0.5], [0, 1.7]] + [[0.1, 0.1]] * 5)
+    laps = [10.0, 9.5, 9.0, 8.5]  # one complete lap per iteration, 0.5 s faster each time
+    for it, t in enumerate(laps, 1):
+        finals = [{"status": "lap_complete", "steps": t * 15, "reward": 2.0 * t, "progress": 100.0},
+                  {"status": "off_track", "steps": 30, "reward": 1.0, "progress": 20.0}]
+        d = mon.update(it, acts, finals, 1 / 15, np.log([0.5, 0.2]))
+    assert d.action_sigma == pytest.approx((15.0, 0.3))  # σ_norm × half range: 0.5 × 30°, 0.2 × 1.5 m/s
+    assert d.clipped_share == pytest.approx((0.3, 0.1))
+    assert d.lap_trend_s == pytest.approx(-0.5)
+    assert d.lap_reward_r == pytest.approx(1.0) and not d.slow_laps_paid  # 4 laps: below the 8-lap minimum
+    for it in range(5, 9):
+        d = mon.update(it, acts, [{"status": "lap_complete", "steps": (13 - it) * 15, "reward": 2.0 * (13 - it),
+                                   "progress": 100.0}], 1 / 15)
+    assert d.slow_laps_paid and "reward pays slower laps (r=+1.00)" in d.line()
+    slope = np.polyfit(np.arange(1, 9), [10, 9.5, 9, 8.5, 8, 7, 6, 5], 1)[0]  # the last 8 iterations with laps
+    assert d.lap_trend_s == pytest.approx(slope) and "clipped 30%/10%" in d.line() and "lap trend -0.70" in d.line()
+    # discrete spaces: no σ or clipping, only the lap readings
+    disc = RacerMonitor(load_model_metadata(json.loads(template_files("race")["custom_files/model_metadata.json"])))
+    d = disc.update(1, np.array([0, 3, 7]), [], 1 / 15)
+    assert d.action_sigma is None and d.clipped_share is None and d.line() == ""
+
+
+def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None:
+    init_workdir(tmp_path, template="race-continuous")
+    hp_path = tmp_path / "custom_files" / "hyperparameters.json"
+    hp = json.loads(hp_path.read_text())
+    hp.update({"num_episodes_between_training": 2, "num_epochs": 1})
+    hp_path.write_text(json.dumps(hp))
+    reports = []
+    tr = Trainer(load_job(tmp_path, environ={}, overrides={"DR_TRAIN_MIN_EVAL_TRIALS": "1"}), max_iterations=1,
+                 seed=0, on_iteration=reports.append)
+    tr.train()
+    sigma = tr.model.log_std.detach().exp().numpy()
+    assert reports[0].racer.action_sigma == pytest.approx((sigma[0] * 30.0, sigma[1] * 1.5), rel=1e-6)
+    steer, speed = reports[0].racer.clipped_share
+    assert 0.15 < steer < 0.5 and 0.15 < speed < 0.5  # σ ≈ 1 at the start: ~32 % of N(0, 1) lies outside ±1
+

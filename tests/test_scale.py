@@ -310,3 +310,34 @@ def test_one_worker_never_imports_ray(tmp_path: Path) -> None:
             "assert 'ray' not in sys.modules, 'ray imported'; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_a_sweep_runs_its_variants_on_both_nodes_and_isolates_failures(cluster, tmp_path: Path) -> None:
+    """`drlocal sweep` through Ray Client: two variants at once (2 CPUs each, one per node), a broken reward and
+    an unknown track fail alone, the leaderboard ranks the rest; a second run keeps the finished variants."""
+    _, client = cluster
+    root = _folder(tmp_path, episodes=2, iterations=1)
+    with (root / "run.env").open("a") as f:
+        f.write("DR_EVAL_MAX_RESETS=2\n")
+    (root / "bad.py").write_text("def reward_function(params):\n    raise RuntimeError('boom')\n")
+    shutil.copy(root / "custom_files" / "reward_function.py", root / "good.py")
+    (root / "sweep.yaml").write_text(
+        f"name: s\nbudget: {{iterations: 1}}\naddress: {client}\ncpus_per_variant: 2\nrace: {{laps: 1}}\n"
+        "vary:\n  hyperparameters.discount_factor: [0.9, 0.99]\n  reward_function: [good.py, bad.py]\n"
+        "  DR_WORLD_NAME: [reinvent_base, no_such_track]\n")
+    cmd = [sys.executable, "-m", "drlocal.cli", "sweep", "sweep.yaml"]
+    env = {**os.environ, "COLUMNS": "250", "RAY_ADDRESS": ""}
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 node(s)" in r.stdout and "4 variant(s), 2 at a time, 2 CPU(s) each" in r.stdout
+    results = {k: json.loads((root / "experiments" / f"s-{k}" / "sweep-result.json").read_text()) for k in range(1, 9)}
+    # grid order: discount, reward, track; the unknown track fails on this machine before anything is sent
+    ok = [k for k, res in results.items() if "entry" in res]
+    assert ok == [1, 5], results
+    assert all("no_such_track" in results[k]["error"] for k in (2, 4, 6, 8))
+    assert all("boom" in results[k]["error"] for k in (3, 7))
+    assert len({results[k]["node"] for k in ok}) == 2  # one variant per node (2 CPUs each)
+    rows = (root / "sweeps" / "s" / "leaderboard.csv").read_text().splitlines()
+    assert rows[1].startswith("1,s-") and rows[2].startswith("2,s-") and all(x.startswith("-,") for x in rows[3:])
+    r2 = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+    assert r2.returncode == 0 and "2 variant(s) finished earlier: kept" in r2.stdout, r2.stdout + r2.stderr

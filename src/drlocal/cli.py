@@ -277,11 +277,14 @@ def _load_job(directory: Path, experiment: str | None = None, config: Path | Non
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create (DRfC layout).")] = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    template: Annotated[str | None, typer.Option(help="Start from a racer's template instead of DRfC's defaults: "
+                                                 "race (discrete actions) or race-continuous; explained in "
+                                                 "RACE-TEMPLATE.md.")] = None,
 ) -> None:
-    """Write run.env, system.env and custom_files/ with DRfC's defaults."""
+    """Write run.env, system.env and custom_files/ with DRfC's defaults (or a race template)."""
     from drlocal.config.workdir import init_workdir
 
-    files = init_workdir(directory, force=force)
+    files = init_workdir(directory, force=force, template=template)
     for f in files:
         console.print(f"wrote {f}")
     console.print(f"Edit custom_files/reward_function.py, then: drlocal train --dir {directory}")
@@ -364,6 +367,10 @@ def train(
             f"{r.steps_per_s:.1f} steps/s  elapsed {_fmt_time(r.elapsed_s)}  eta {_fmt_time(r.eta_s)}  "
             f"[{shares}]  mem {r.peak_memory_mb:.0f} MB"
         )
+        lap = f"lap {r.lap_time_s:.2f} s" if r.lap_time_s is not None else ""
+        racer = "  ".join(x for x in (lap, r.racer.line()) if x)
+        if racer:
+            line += "  " + racer
         if plain or not console.is_terminal:
             print(line, flush=True)
         else:

@@ -107,16 +107,34 @@ DR_H2B_BOT_CAR_PENALTY=5.0
 """
 
 
-def init_workdir(path: str | Path, *, force: bool = False) -> list[Path]:
-    """Write DRfC's default folder layout into `path`; refuses to overwrite unless `force`."""
+def init_workdir(path: str | Path, *, force: bool = False, template: str | None = None) -> list[Path]:
+    """Write DRfC's default folder layout into `path`; refuses to overwrite unless `force`.
+
+    `template` ("race", "race-continuous"): the racer's starting files instead of DRfC's defaults
+    (`drlocal.templates`): its reward function, model metadata and hyperparameters, its run.env settings in
+    place of DRfC's defaults, and RACE-TEMPLATE.md explaining them."""
     root = Path(path)
-    files = {
-        root / "system.env": SYSTEM_ENV,
-        root / "run.env": RUN_ENV,
-        root / "custom_files" / "reward_function.py": DRFC_REWARD_SOURCE,
-        root / "custom_files" / "model_metadata.json": json.dumps(DRFC_DEFAULT, indent=4) + "\n",
-        root / "custom_files" / "hyperparameters.json": json.dumps(DRFC_HYPERPARAMETERS, indent=4) + "\n",
+    run_env = RUN_ENV
+    extra: dict[Path, str] = {}
+    custom = {
+        "custom_files/reward_function.py": DRFC_REWARD_SOURCE,
+        "custom_files/model_metadata.json": json.dumps(DRFC_DEFAULT, indent=4) + "\n",
+        "custom_files/hyperparameters.json": json.dumps(DRFC_HYPERPARAMETERS, indent=4) + "\n",
     }
+    if template is not None:
+        from drlocal.templates import NAMES, template_files
+
+        if template not in NAMES:
+            raise DrlocalError(f"unknown template {template!r}.", hint=f"use one of: {', '.join(NAMES)}.")
+        files_t = template_files(template)
+        custom.update({k: v for k, v in files_t.items() if k.startswith("custom_files/")})
+        settings = dict(line.split("=", 1) for line in files_t["run.env.add"].splitlines() if "=" in line)
+        run_env = "".join(f"{k}={settings.pop(k)}\n" if k in settings else line + "\n"
+                          for k, line in ((ln.split("=", 1)[0], ln) for ln in RUN_ENV.splitlines()))
+        run_env += "".join(f"{k}={v}\n" for k, v in settings.items())
+        extra[root / "RACE-TEMPLATE.md"] = files_t["RACE-TEMPLATE.md"]
+    files = {root / "system.env": SYSTEM_ENV, root / "run.env": run_env,
+             **{root / k: v for k, v in custom.items()}, **extra}
     existing = [p for p in files if p.exists()]
     if existing and not force:
         raise DrlocalError(

@@ -323,7 +323,7 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
                             laps=race["laps"])
         out: dict[str, Any] = {"entry": board.entries[0].to_json(), "iterations": state.iteration,
                                "env_steps": state.env_steps, "trained_s": round(trained_s, 1),
-                               "node": socket.gethostname()}
+                               "node": _node()}
         store = store_of(job)
         if not in_place and store.remote is None:
             out["archive"] = _archive(store.local_root, job.run.model_prefix)
@@ -337,6 +337,18 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _node() -> str:
+    """Where the variant ran: the Ray node id inside a Ray task, else the host name."""
+    import sys
+
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    return socket.gethostname()
 
 
 def _archive(bucket_root: Path, prefix: str) -> bytes:
@@ -448,7 +460,9 @@ def _prepare(spec: SweepSpec, spec_path: Path, base_job: Any, bucket: Any, v: Va
     """Write (or check) a variant's experiment folder: its earlier result when it finished, an error result when
     its files are bad, else the task that trains it (resuming from its progress file when one is there)."""
     from drlocal.config.workdir import load_job
+    from drlocal.sim.reward import load_reward_function
     from drlocal.store.local import atomic_write_json
+    from drlocal.tracks import load_track
 
     base = Path(common["base"])
     folder = base / "experiments" / v.name
@@ -477,8 +491,10 @@ def _prepare(spec: SweepSpec, spec_path: Path, base_job: Any, bucket: Any, v: Va
     atomic_write_json(folder / VARIANT_FILE, {"identity": identity, "files": files})
     (folder / RESULT_FILE).unlink(missing_ok=True)
     progress = _read_json(folder / PROGRESS_FILE) if old is not None else None
-    try:  # check the variant's files on this machine first: a bad one fails alone, in a second
-        load_job(base, experiment=v.name)
+    try:  # check the variant's files and track on this machine first: a bad one fails alone, in a second
+        job = load_job(base, experiment=v.name)
+        load_track(job.run.world_name)
+        load_reward_function(job.reward_path)
     except DrlocalError as err:
         return _save_result(folder, {"error": Exception.__str__(err).strip().splitlines()[0]})
     return {**common, "experiment": v.name, "files": files, "resume": progress is not None,

@@ -35,6 +35,7 @@ from drlocal.config.workers import WorkerPlan, plan_workers
 from drlocal.env.vector_env import object_boxes_of
 from drlocal.errors import DrlocalError, InvalidActionError, NonFiniteStateError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
+from drlocal.learn.diagnostics import RacerDiagnostics, RacerMonitor
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
 from drlocal.learn.sac import SACConfig, SACLearner
@@ -92,6 +93,7 @@ class IterationReport:
     ratio_dev: float
     lap_time_s: float | None = None  # mean time of the iteration's complete training laps [s]
     learner: dict[str, float] = field(default_factory=dict)  # losses, entropy, KL of the update
+    racer: RacerDiagnostics = field(default_factory=RacerDiagnostics)  # σ, clipped share, lap trend, reward check
 
 
 @dataclass
@@ -202,6 +204,7 @@ class Trainer:
         random.seed(seed)  # the global streams a reward function may draw from (it runs in this process)
         np.random.seed(seed)
         self.algorithm = job.metadata.training_algorithm
+        self.racer = RacerMonitor(job.metadata)  # the racer's diagnostics (drlocal.learn.diagnostics)
         self.sac: SACLearner | None = None
         if self.algorithm == "sac":
             sac_config = SACConfig(lr=hp.lr, batch_size=hp.batch_size, discount_factor=hp.discount_factor,
@@ -692,6 +695,9 @@ class Trainer:
         self.state.checkpoint += 1
         self._save_checkpoint(eval_metric=metric)
         finals = data["finals"]
+        log_std = getattr(self.model, "log_std", None) if self.sac is None else None
+        racer = self.racer.update(self.state.iteration, data["actions"], finals, self.env.world.dt,
+                                  log_std.detach().cpu().numpy() if log_std is not None else None)
         del data  # the iteration's transitions: freed before the trim, not kept into the next collection
         trim()
         elapsed = time.perf_counter() - t_start
@@ -722,5 +728,5 @@ class Trainer:
             env_steps=self.state.env_steps, steps_per_s=(self.state.env_steps - base_steps) / max(elapsed, 1e-9),
             elapsed_s=elapsed, eta_s=eta, time_shares=shares,
             peak_memory_mb=peak_memory_mb(), ratio_dev=ratio_dev,
-            lap_time_s=float(np.mean(laps)) if laps else None, learner=learner,
+            lap_time_s=float(np.mean(laps)) if laps else None, learner=learner, racer=racer,
         ))
