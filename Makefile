@@ -21,10 +21,12 @@ install: $(STAMP)
 
 RUN_DIR ?= run
 MINUTES ?= 5
+# TEMPLATE=race or race-continuous: a new $(RUN_DIR) starts from that race template (drlocal init --template)
+TEMPLATE ?=
 
 ## Train the default model (DRfC defaults, reinvent_base) for $(MINUTES) minutes, evaluate it, say where it is.
 train: $(STAMP)
-	@test -f $(RUN_DIR)/run.env || $(BIN)/drlocal init $(RUN_DIR)
+	@test -f $(RUN_DIR)/run.env || $(BIN)/drlocal init $(RUN_DIR) $(if $(TEMPLATE),--template $(TEMPLATE))
 	@if ls $(RUN_DIR)/data/bucket/rl-deepracer-sagemaker/model/*.ckpt.pt >/dev/null 2>&1; then \
 		$(BIN)/drlocal train --dir $(RUN_DIR) --minutes $(MINUTES) --resume; \
 	else \

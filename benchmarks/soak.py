@@ -50,7 +50,8 @@ def make_folder(drlocal: str, kind: str) -> Path:
     subprocess.run([drlocal, "init", str(folder), "--force"], check=True, capture_output=True)
     if kind == "continuous":
         (folder / "custom_files" / "model_metadata.json").write_text(json.dumps(CONTINUOUS, indent=4))
-        shutil.copy(ROOT / "examples" / "race_reward_function.py", folder / "custom_files" / "reward_function.py")
+        shutil.copy(ROOT / "src" / "drlocal" / "templates" / "race" / "reward_function.py",
+                    folder / "custom_files" / "reward_function.py")
         with (folder / "run.env").open("a") as f:
             f.write("DR_WORLD_NAME=reInvent2019_track\n")
     return folder

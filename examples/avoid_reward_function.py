@@ -2,8 +2,8 @@
 
 Works unchanged on DeepRacer-on-AWS / DRfC: only documented `params` keys, no state.
 
-* Progress: pays the average speed of the episode so far, squared (as examples/race_reward_function.py),
-  so a faster way round always pays more.
+* Progress: pays the average speed of the episode so far, squared (as the race template's reward,
+  src/drlocal/templates/race/reward_function.py), so a faster way round always pays more.
 * Avoidance: when the next object is within 1.5 m ahead, being in the *other* lane (the object's
   `objects_left_of_center` differs from `is_left_of_center`) keeps the full reward; staying in its lane
   scales the reward down the closer the object gets.

@@ -257,3 +257,35 @@ def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None
     steer, speed = reports[0].racer.clipped_share
     assert 0.15 < steer < 0.5 and 0.15 < speed < 0.5  # σ ≈ 1 at the start: ~32 % of N(0, 1) lies outside ±1
 
+
+
+@pytest.mark.parametrize("template", ["race", "race-continuous"])
+def test_race_templates_are_deepracer_files_within_the_console_ranges(tmp_path: Path, template: str) -> None:
+    r = _cli(tmp_path, "init", "run", "--template", template)
+    assert r.returncode == 0, r.stderr
+    root = tmp_path / "run"
+    job = load_job(root, environ={})
+    assert job.warnings == [] and (root / "RACE-TEMPLATE.md").is_file()
+    assert job.run.world_name == "reInvent2019_track" and job.run.best_model_metric == "laptime"
+    assert job.run.eval_number_of_trials == 3 and job.run.eval_is_continuous
+    assert (root / "run.env").read_text().count("DR_WORLD_NAME=") == 1  # DRfC's line replaced in place
+    hp = json.loads((root / "custom_files" / "hyperparameters.json").read_text())
+    # the DeepRacer console's hyperparameter ranges, so the files upload unchanged
+    assert hp["batch_size"] in (32, 64, 128, 256, 512) and 3 <= hp["num_epochs"] <= 10
+    assert 1e-8 <= hp["lr"] <= 1e-3 and 0 <= hp["beta_entropy"] <= 1 and 0 <= hp["discount_factor"] <= 1
+    assert 5 <= hp["num_episodes_between_training"] <= 100 and hp["loss_type"] in ("huber", "mean_squared_error")
+    md = json.loads((root / "custom_files" / "model_metadata.json").read_text())
+    assert md["sensor"] == ["FRONT_FACING_CAMERA"] and md["training_algorithm"] == "clipped_ppo"
+    if template == "race":
+        speeds = [a["speed"] for a in md["action_space"]]
+        assert [a["index"] for a in md["action_space"]] == list(range(8)) and min(speeds) == 1.5 and max(speeds) == 4
+    else:
+        assert md["action_space"]["speed"] == {"low": 1.0, "high": 4.0}
+    r = _cli(root, "reward", "test", "custom_files/reward_function.py", "--track", "reInvent2019_track")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_an_unknown_template_is_one_error(tmp_path: Path) -> None:
+    r = _cli(tmp_path, "init", "run", "--template", "rocket")
+    assert r.returncode == 1 and "unknown template 'rocket'" in r.stderr and "race, race-continuous" in r.stderr
+    assert not (tmp_path / "run").exists()
