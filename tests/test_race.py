@@ -243,6 +243,8 @@ def test_racer_diagnostics_read_sigma_clipping_trend_and_slow_laps() -> None:
 
 
 def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None:
+    import numpy as np
+
     init_workdir(tmp_path, template="race-continuous")
     hp_path = tmp_path / "custom_files" / "hyperparameters.json"
     hp = json.loads(hp_path.read_text())
@@ -256,6 +258,18 @@ def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None
     assert reports[0].racer.action_sigma == pytest.approx((sigma[0] * 30.0, sigma[1] * 1.5), rel=1e-6)
     steer, speed = reports[0].racer.clipped_share
     assert 0.15 < steer < 0.5 and 0.15 < speed < 0.5  # σ ≈ 1 at the start: ~32 % of N(0, 1) lies outside ±1
+    # the report reads the same from the simtrace: commands at a bound of the range are clipped samples
+    from drlocal.analysis.report import build_report, read_simtrace
+
+    prefix = tmp_path / "data" / "bucket" / PREFIX
+    cols = read_simtrace(prefix / "training-simtrace" / "0-iteration.csv")
+    live = cols["episode_status"] != "prepare"
+    at = lambda v, lo, hi: (np.isclose(v, lo, atol=1e-3) | np.isclose(v, hi, atol=1e-3))[live].mean()  # noqa: E731
+    html = build_report(prefix, tmp_path / "report", track=tr.track).read_text()
+    row = f"<td>0</td><td>{int(live.sum())}</td><td>{at(cols['steer'], -30, 30):.0%}</td>" \
+          f"<td>{at(cols['throttle'], 1, 4):.0%}</td>"
+    assert "Clipped samples (continuous actions)" in html and row in html.replace("\n", "").replace(" ", "")
+    assert abs(at(cols["steer"], -30, 30) - steer) < 0.05 and abs(at(cols["throttle"], 1, 4) - speed) < 0.05
 
 
 

@@ -445,6 +445,28 @@ def _atomic_write(path: Path, text: str) -> None:
 
 # ======================================================================== HTML helpers
 
+def clipped_table(t: dict[str, np.ndarray], live: np.ndarray, space: dict[str, Any]) -> str:
+    """Continuous actions: per iteration, the share of training steps whose steering / speed command sits at a
+    bound of its range, i.e. a sampled action outside [-1, 1] that DeepRacer clipped (the simtrace logs the
+    command). A share that stays high while training goes on means the policy's mean sits at the bound."""
+    def at_bound(values: np.ndarray, rng: dict[str, Any]) -> np.ndarray:
+        low, high = float(rng["low"]), float(rng["high"])
+        tol = 1e-3 * max(high - low, 1e-9)
+        return (np.abs(values - low) <= tol) | (np.abs(values - high) <= tol)
+
+    steer_b = at_bound(t["steer"], space.get("steering_angle", {"low": -30, "high": 30}))
+    speed_b = at_bound(t["throttle"], space.get("speed", {"low": 0.5, "high": 1}))
+    iters = np.unique(t["iteration"][live])
+    shown = list(iters[:3]) + [k for k in iters[-5:] if k not in iters[:3]]
+    rows = []
+    for k in shown:
+        m = live & (t["iteration"] == k)
+        rows.append((int(k), int(m.sum()), f"{steer_b[m].mean():.0%}", f"{speed_b[m].mean():.0%}"))
+    text = ("Clipped samples (continuous actions): the share of training steps whose command sits at a bound of its "
+            "range, i.e. PPO sampled outside it and DeepRacer clipped (first and last iterations).")
+    return f"<p>{esc(text)}</p>" + table(("Iteration", "Steps", "Steering at a bound", "Speed at a bound"), rows)
+
+
 def esc(v: object) -> str:
     return html.escape(str(v), quote=True)
 
@@ -816,6 +838,8 @@ class _Builder:
                     self.track, t["X"][m], t["Y"][m], t["action"][m], t["closest_waypoint"][m],
                     [plots.action_label(a) for a in space], len(self.track.waypoints), reverse=self.reverse)))
                 files.append("action_breakdown.png")
+            if not discrete and isinstance(space, dict) and "iteration" in t:
+                parts.append(clipped_table(t, live, space))
         return Section("actions", "Action space", "".join(parts), files)
 
     def evaluation_section(self) -> Section:
