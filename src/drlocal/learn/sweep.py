@@ -289,7 +289,8 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
     from drlocal.store.select import store_of
 
     tame_allocator()
-    torch.set_num_threads(max(1, int(task.get("threads", 1))))
+    if int(task.get("threads", 0)) > 0:  # a Ray task gets its CPUs' worth; in-process keeps torch's default
+        torch.set_num_threads(int(task["threads"]))
     name = task["experiment"]
     root = Path(task["base"])
     in_place = socket.gethostname() == task["host"] and (root / "experiments" / name / "run.env").is_file()
@@ -445,7 +446,7 @@ def run_sweep(spec_path: Path, *, restart: bool = False, say: Callable[[str], No
         if spec.parallel == 1 and spec.address is None and not os.environ.get("RAY_ADDRESS"):
             for v, task in tasks:
                 say(f"{v.name}: training {_settings_text(v.settings)}")
-                finished(v, run_variant(task))
+                finished(v, run_variant({**task, "threads": 0}))  # one variant at a time: every core
         else:
             _run_on_ray(spec, tasks, finished, say)
     entries = [_entry(v, results.get(v.index, {"error": "not run"}), spec.race.laps) for v in variants]
