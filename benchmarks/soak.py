@@ -71,14 +71,23 @@ class Run:
         self.samples: list[tuple[float, float, int]] = []
         self.csv = csv
 
+    def steps(self) -> int:
+        """Training transitions so far: the M of the newest checkpoint's name N_Step-M."""
+        best = (-1, 0)
+        for p in (self.folder / "data" / "bucket" / "rl-deepracer-sagemaker" / "model").glob("*_Step-*.ckpt.pt"):
+            m = re.match(r"(\d+)_Step-(\d+)", p.name)
+            if m:
+                best = max(best, (int(m.group(1)), int(m.group(2))))
+        return best[1]
+
     def sample(self, t: float) -> None:
         rss = rss_mb(self.proc.pid)
         iters = len(re.findall(r"^iter ", self.log.read_text(errors="replace"), flags=re.M))
         if rss is not None:
             self.samples.append((t, rss, iters))
-            if self.csv is not None:
+            if self.csv is not None:  # the cumulative transitions tell how large each iteration was
                 with self.csv.open("a") as f:
-                    f.write(f"{self.kind},{t:.0f},{rss:.1f},{iters}\n")
+                    f.write(f"{self.kind},{t:.0f},{rss:.1f},{iters},{self.steps()}\n")
 
     def result(self, after: int) -> dict[str, float]:
         late = [(t, r) for t, r, k in self.samples if k >= after]
@@ -128,7 +137,7 @@ def main() -> None:
     ap.add_argument("--neighbour", choices=("both", "alone", "busy"), default="both")
     ap.add_argument("--together", action="store_true",
                     help="train the models at the same time, each the other's busy neighbour")
-    ap.add_argument("--csv", help="append every sample (model, seconds, RSS MB, iterations) to this file")
+    ap.add_argument("--csv", help="append every sample (model, seconds, RSS MB, iterations, transitions) to this file")
     ap.add_argument("--drlocal", default=str(Path(sys.executable).parent / "drlocal"))
     a = ap.parse_args()
     busy_modes = {"both": (False, True), "alone": (False,), "busy": (True,)}[a.neighbour]
