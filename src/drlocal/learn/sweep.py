@@ -322,6 +322,8 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
         race = task["race"]
         board = race_models(job, [(job.run.model_prefix, race["checkpoint"])], track=race["track"],
                             laps=race["laps"])
+        if board.entries[0].error:  # trained but could not race: failed (retried by the next run of the spec)
+            return {"error": f"race: {board.entries[0].error}", "node": _node()}
         out: dict[str, Any] = {"entry": board.entries[0].to_json(), "iterations": state.iteration,
                                "env_steps": state.env_steps, "trained_s": round(trained_s, 1),
                                "node": _node()}
