@@ -300,6 +300,26 @@ def test_import_keeps_the_checkpoint_name_and_the_history(drfc: dict[str, Any], 
     assert [c.number for c in ModelStore(again.root).checkpoints()] == [2]
 
 
+def test_an_offline_race_of_a_drfc_prefix_and_its_imported_copy(drfc: dict[str, Any], tmp_path: Path) -> None:
+    """`drlocal race` reads DRfC's TensorFlow checkpoints in place and imported models alike: the same policy
+    (checkpoint 2, best in deepracer_checkpoints.json) drives the same race to the millisecond."""
+    from drlocal.config.workdir import init_workdir, load_job
+    from drlocal.learn.leaderboard import race_models
+
+    init_workdir(tmp_path)
+    with (tmp_path / "run.env").open("a") as f:
+        f.write("DR_EVAL_MAX_RESETS=2\n")  # an untrained policy's race ends soon
+    bucket = tmp_path / "data" / "bucket"
+    shutil.copytree(drfc["root"], bucket / "my-old-model")
+    import_model(drfc["root"], bucket / "imported", checkpoint="best")
+    board = race_models(load_job(tmp_path, environ={}), [("my-old-model", "best"), ("imported", "best")], laps=1)
+    old, new = board.entries
+    assert old.error == new.error == "" and old.checkpoint == new.checkpoint == "2_Step-800.ckpt"
+    for field in ("laps", "total_s", "progress_pct", "resets", "off_track"):
+        assert getattr(old, field) == getattr(new, field), field
+    assert old.total_s > 0
+
+
 def test_import_of_a_single_model_stays_checkpoint_0(drfc: dict[str, Any], tmp_path: Path) -> None:
     pb = tmp_path / "model.pb"
     shutil.copy(drfc["store"].model_dir / "model_3.pb", pb)
