@@ -5,12 +5,14 @@ best checkpoint by lap time; see src/drlocal/templates/race/RACE-TEMPLATE.md) on
 for `--minutes` on this machine, then its best checkpoint races 3 continuous laps with DRfC's resets.
 
 Usage: python benchmarks/race.py [--template race|race-continuous] [--minutes 30] [--seed 0] [--track T] [--dir D]
+                                [--metadata model_metadata.json]
 Last line: race minutes=<m> avg_lap_s=<t> laps=<k>/3
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +31,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--track", default=None, help="train and race on this track (default: the template's)")
     ap.add_argument("--dir", type=Path, default=None, help="keep the run in this folder")
+    ap.add_argument("--metadata", type=Path, default=None, help="try this model_metadata.json instead of the "
+                    "template's (an action space experiment)")
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="race-"))
     init_workdir(root, force=True, template=args.template)
+    if args.metadata is not None:
+        shutil.copy(args.metadata, root / "custom_files" / "model_metadata.json")
     job = load_job(root, environ={}, overrides={"DR_WORLD_NAME": args.track} if args.track else None)
 
     def show(r) -> None:
