@@ -93,7 +93,7 @@ def register(app: typer.Typer, console: Console, load: Any) -> None:
             budget: {minutes: 5}
             vary:
               hyperparameters.discount_factor: [0.99, 0.999]
-              reward_function: [rewards/progress.py, rewards/speed.py]
+              reward_function: \\[rewards/progress.py, rewards/speed.py]
             race: {laps: 3}
         """
         from drlocal.learn.sweep import run_sweep
