@@ -267,7 +267,9 @@ def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None
     at = lambda v, lo, hi: (np.isclose(v, lo, atol=1e-3) | np.isclose(v, hi, atol=1e-3))[live].mean()  # noqa: E731
     html = build_report(prefix, tmp_path / "report", track=tr.track).read_text()
     row = f"<td>0</td><td>{int(live.sum())}</td><td>{at(cols['steer'], -30, 30):.0%}</td>" \
-          f"<td>{at(cols['throttle'], 1, 4):.0%}</td>"
+          f"<td>{at(cols['throttle'], 1, 4):.0%}</td><td>{sigma[0] * 30:.1f}°</td><td>{sigma[1] * 1.5:.2f}m/s</td>"
+    log = json.loads((prefix / "metrics" / "drlocal-racer.json").read_text())
+    assert log["iterations"][0]["action_sigma"] == pytest.approx([sigma[0] * 30, sigma[1] * 1.5])
     assert "Clipped samples (continuous actions)" in html and row in html.replace("\n", "").replace(" ", "")
     assert abs(at(cols["steer"], -30, 30) - steer) < 0.05 and abs(at(cols["throttle"], 1, 4) - speed) < 0.05
 

@@ -232,3 +232,6 @@ def test_resume_continues_the_random_streams(tmp_path: Path) -> None:
         rows_a, rows_b = ([ln.split(",")[:-1] for ln in (m.root / name).read_text().splitlines()] for m in (a, b))
         assert SIMTRACE_COLUMNS[-1] == "wall_clock" and len(rows_a) > 4 * 2
         assert rows_a == rows_b, name
+    # drlocal's racer log (the report's σ, lap trend) continues across the resume: the same entries
+    logs = [json.loads((m.root / "metrics" / "drlocal-racer.json").read_text())["iterations"] for m in (a, b)]
+    assert [e["iteration"] for e in logs[1]] == [1, 2, 3, 4] and logs[0] == logs[1]

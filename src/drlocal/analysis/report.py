@@ -445,10 +445,13 @@ def _atomic_write(path: Path, text: str) -> None:
 
 # ======================================================================== HTML helpers
 
-def clipped_table(t: dict[str, np.ndarray], live: np.ndarray, space: dict[str, Any]) -> str:
+def clipped_table(t: dict[str, np.ndarray], live: np.ndarray, space: dict[str, Any],
+                  sigma: dict[int, Any] | None = None) -> str:
     """Continuous actions: per iteration, the share of training steps whose steering / speed command sits at a
     bound of its range, i.e. a sampled action outside [-1, 1] that DeepRacer clipped (the simtrace logs the
-    command). A share that stays high while training goes on means the policy's mean sits at the bound."""
+    command), and the policy's σ per dimension after that iteration's update (drlocal's racer log, K -> σ in
+    steering degrees and m/s). A share that stays high while σ stays large means the mean sits at a bound."""
+    sigma = sigma or {}
     def at_bound(values: np.ndarray, rng: dict[str, Any]) -> np.ndarray:
         low, high = float(rng["low"]), float(rng["high"])
         tol = 1e-3 * max(high - low, 1e-9)
@@ -461,10 +464,14 @@ def clipped_table(t: dict[str, np.ndarray], live: np.ndarray, space: dict[str, A
     rows = []
     for k in shown:
         m = live & (t["iteration"] == k)
-        rows.append((int(k), int(m.sum()), f"{steer_b[m].mean():.0%}", f"{speed_b[m].mean():.0%}"))
+        sg = sigma.get(int(k))
+        rows.append((int(k), int(m.sum()), f"{steer_b[m].mean():.0%}", f"{speed_b[m].mean():.0%}",
+                     f"{sg[0]:.1f}°" if sg else "-", f"{sg[1]:.2f} m/s" if sg else "-"))
     text = ("Clipped samples (continuous actions): the share of training steps whose command sits at a bound of its "
-            "range, i.e. PPO sampled outside it and DeepRacer clipped (first and last iterations).")
-    return f"<p>{esc(text)}</p>" + table(("Iteration", "Steps", "Steering at a bound", "Speed at a bound"), rows)
+            "range, i.e. PPO sampled outside it and DeepRacer clipped, and the policy's σ after the iteration's "
+            "update (first and last iterations).")
+    return f"<p>{esc(text)}</p>" + table(("Iteration", "Steps", "Steering at a bound", "Speed at a bound",
+                                          "σ steering", "σ speed"), rows)
 
 
 def esc(v: object) -> str:
@@ -839,7 +846,11 @@ class _Builder:
                     [plots.action_label(a) for a in space], len(self.track.waypoints), reverse=self.reverse)))
                 files.append("action_breakdown.png")
             if not discrete and isinstance(space, dict) and "iteration" in t:
-                parts.append(clipped_table(t, live, space))
+                from drlocal.learn.diagnostics import RACER_LOG, read_racer_log
+
+                sigma = {int(e["iteration"]) - 1: e.get("action_sigma")  # log iteration n = simtrace file K = n - 1
+                         for e in read_racer_log(self.root / "metrics" / RACER_LOG) if "iteration" in e}
+                parts.append(clipped_table(t, live, space, sigma))
         return Section("actions", "Action space", "".join(parts), files)
 
     def evaluation_section(self) -> Section:

@@ -10,13 +10,17 @@ samples stuck at the action-space bounds, are complete laps getting faster, and 
   iterations that had complete laps [s per iteration]; negative = laps getting faster.
 * Reward pays slower laps: `drlocal.analysis.sanity` over the latest complete training laps.
 
-Written by hand: these are DeepRacer-specific readings of the policy and the episodes.
+Every iteration's readings are also kept in `<prefix>/metrics/drlocal-racer.json` (`RacerLog`), which the
+report reads (σ is not in any DeepRacer file). Written by hand: these are DeepRacer-specific readings of the
+policy and the episodes.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +73,12 @@ class RacerMonitor:
         self.lap_means: deque[tuple[int, float]] = deque(maxlen=TREND_ITERATIONS)
         self.laps: deque[_Lap] = deque(maxlen=sanity.RECENT_LAPS)
 
+    def resume(self, entries: list[dict[str, Any]]) -> None:
+        """Continue the lap-time trend from a resumed run's racer log (the recent laps' rewards are not kept)."""
+        for e in entries[-TREND_ITERATIONS:]:
+            if e.get("lap_time_s") is not None:
+                self.lap_means.append((int(e["iteration"]), float(e["lap_time_s"])))
+
     def update(self, iteration: int, actions: np.ndarray, finals: list[dict[str, Any]], dt: float,
                log_std: Any = None) -> RacerDiagnostics:
         """`actions`: the iteration's sampled actions, (T,) indices or (T, 2) in [−1, 1] before clipping;
@@ -98,3 +108,34 @@ class RacerMonitor:
         corr = sanity.lap_time_correlation(self.laps)
         warn = sanity.reward_pays_for_slow_laps(self.laps)
         return RacerDiagnostics(sigma, clipped, trend, corr.r if corr is not None else None, warn is not None)
+
+
+RACER_LOG = "drlocal-racer.json"
+
+
+class RacerLog:
+    """`metrics/drlocal-racer.json`: {"version": 1, "iterations": [{"iteration", "lap_time_s", …}, …]}, rewritten
+    atomically after every iteration; on resume the entries after the resumed checkpoint are dropped."""
+
+    def __init__(self, path: Path, keep_up_to: int | None = None) -> None:
+        self.path = path
+        self.entries: list[dict[str, Any]] = []
+        if keep_up_to is not None:
+            self.entries = [e for e in read_racer_log(path) if int(e.get("iteration", 0)) <= keep_up_to]
+
+    def append(self, iteration: int, lap_time_s: float | None, d: RacerDiagnostics) -> Path:
+        from drlocal.store.local import atomic_write_json
+
+        self.entries.append({"iteration": iteration, "lap_time_s": lap_time_s, **asdict(d)})
+        atomic_write_json(self.path, {"version": 1, "iterations": self.entries}, indent=None)
+        return self.path
+
+
+def read_racer_log(path: Path) -> list[dict[str, Any]]:
+    """The entries of a racer log, [] when it is missing or unreadable (the report then leaves σ out)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = data.get("iterations") if isinstance(data, dict) else None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []

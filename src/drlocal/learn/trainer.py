@@ -35,7 +35,7 @@ from drlocal.config.workers import WorkerPlan, plan_workers
 from drlocal.env.vector_env import object_boxes_of
 from drlocal.errors import DrlocalError, InvalidActionError, NonFiniteStateError
 from drlocal.learn.agent import Actor, as_obs_dict, pick_device
-from drlocal.learn.diagnostics import RacerDiagnostics, RacerMonitor
+from drlocal.learn.diagnostics import RACER_LOG, RacerDiagnostics, RacerLog, RacerMonitor
 from drlocal.learn.networks import PPOActorCritic
 from drlocal.learn.ppo import PPOConfig, PPOLearner
 from drlocal.learn.sac import SACConfig, SACLearner
@@ -298,6 +298,7 @@ class Trainer:
             self.say(f"starting from {run.pretrained_prefix}/{state['name']} (pretrained)")
         self._write_side_files()
         self._save_checkpoint(eval_metric=None)  # checkpoint 0, as DeepRacer's trainer does
+        self.racer_log = RacerLog(self.metrics.path.parent / RACER_LOG)
 
     def _resume(self) -> None:
         self.bucket.pull(self.prefix, ["model/*", "ip/*"])
@@ -338,6 +339,9 @@ class Trainer:
             metrics.entries = [e for e in old.entries if e["episode"] <= done]
             metrics.save()
         self.say(f"resuming {self.store.root.name} at iteration {self.state.iteration} from {state['name']}")
+        self.bucket.pull(str(self.metrics.path.parent.relative_to(self.bucket.local_root)), [RACER_LOG])
+        self.racer_log = RacerLog(self.metrics.path.parent / RACER_LOG, keep_up_to=self.state.iteration)
+        self.racer.resume(self.racer_log.entries)
 
     def _continue_workers(self) -> None:
         """Per-worker counters and states of a resumed run (older checkpoints and another worker count too)."""
@@ -698,6 +702,10 @@ class Trainer:
         log_std = getattr(self.model, "log_std", None) if self.sac is None else None
         racer = self.racer.update(self.state.iteration, data["actions"], finals, self.env.world.dt,
                                   log_std.detach().cpu().numpy() if log_std is not None else None)
+        dt_lap = self.env.world.dt
+        laps_now = [f["steps"] * dt_lap for f in finals if f["status"] == LAP_COMPLETE]
+        self.bucket.publish([self.racer_log.append(self.state.iteration,
+                                                   float(np.mean(laps_now)) if laps_now else None, racer)])
         del data  # the iteration's transitions: freed before the trim, not kept into the next collection
         trim()
         elapsed = time.perf_counter() - t_start
