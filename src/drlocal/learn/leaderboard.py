@@ -127,7 +127,7 @@ class Leaderboard:
         from drlocal.store.local import atomic_write_json, atomic_write_text
 
         stem.parent.mkdir(parents=True, exist_ok=True)
-        j, c = stem.with_suffix(".json"), stem.with_suffix(".csv")
+        j, c = stem.parent / f"{stem.name}.json", stem.parent / f"{stem.name}.csv"
         atomic_write_json(j, json.loads(json.dumps(self.to_json(), default=str)))
         atomic_write_text(c, self.to_csv())
         return j, c
