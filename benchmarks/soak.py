@@ -69,6 +69,7 @@ class Run:
                 [drlocal, "train", "--dir", str(self.folder), "--minutes", str(minutes), "--plain"],
                 stdout=out, stderr=subprocess.STDOUT)
         self.samples: list[tuple[float, float, int]] = []
+        self.steps_at: dict[int, int] = {}  # iterations done -> transitions so far (first sample that saw it)
         self.csv = csv
 
     def steps(self) -> int:
@@ -84,10 +85,12 @@ class Run:
         rss = rss_mb(self.proc.pid)
         iters = len(re.findall(r"^iter ", self.log.read_text(errors="replace"), flags=re.M))
         if rss is not None:
+            steps = self.steps()
             self.samples.append((t, rss, iters))
+            self.steps_at.setdefault(iters, steps)
             if self.csv is not None:  # the cumulative transitions tell how large each iteration was
                 with self.csv.open("a") as f:
-                    f.write(f"{self.kind},{t:.0f},{rss:.1f},{iters},{self.steps()}\n")
+                    f.write(f"{self.kind},{t:.0f},{rss:.1f},{iters},{steps}\n")
 
     def result(self, after: int) -> dict[str, float]:
         late = [(t, r) for t, r, k in self.samples if k >= after]
@@ -98,7 +101,20 @@ class Run:
             growth = float(np.polyfit(t, r, 1)[0])
         iters = self.samples[-1][2] if self.samples else 0
         peak = max((r for _, r, _ in self.samples), default=float("nan"))
-        return {"peak": peak, "growth": growth, "iterations": iters, "samples": len(late)}
+        return {"peak": peak, "growth": growth, "iterations": iters, "samples": len(late),
+                "fixed": self.fixed_size_growth(after)}
+
+    def fixed_size_growth(self, after: int) -> float:
+        """RSS growth [MB/h] at a fixed iteration size: the time coefficient of RSS ~ 1 + t + transitions of the
+        iteration in progress, over the samples after iteration `after`. An iteration's frames are held until
+        its update is done, so RSS follows the iteration's size; a leak shows as growth at a fixed size."""
+        size = {i: self.steps_at[i + 1] - self.steps_at[i] for i in self.steps_at if i + 1 in self.steps_at}
+        rows = [(t / 3600.0, size[k] / 1000.0, r) for t, r, k in self.samples if k >= after and k in size]
+        if len(rows) < 4:
+            return float("nan")
+        a = np.array(rows)
+        coef = np.linalg.lstsq(np.column_stack([np.ones(len(a)), a[:, 0], a[:, 1]]), a[:, 2], rcond=None)[0]
+        return float(coef[1])
 
 
 def soak(drlocal: str, kinds: list[str], busy: bool, minutes: float, every: float, after: int,
@@ -144,7 +160,7 @@ def main() -> None:
     kinds = a.models.split(",")
     groups = [kinds] if a.together else [[k] for k in kinds]
     csv = Path(a.csv) if a.csv else None
-    worst_peak, worst_growth = 0.0, float("-inf")
+    worst_peak, worst_growth, worst_fixed = 0.0, float("-inf"), float("-inf")
     for group in groups:
         for busy in busy_modes:
             results = soak(a.drlocal, group, busy, a.minutes, a.every, a.after, csv)
@@ -152,11 +168,15 @@ def main() -> None:
                 others = [g for g in group if g != kind] + (["numpy"] if busy else [])
                 print(f"soak_run model={kind} neighbour={'+'.join(others) or 'none'} "
                       f"iterations={r['iterations']} peak_mb={r['peak']:.0f} "
-                      f"growth_mb_per_h={r['growth']:.1f} samples_after_{a.after}={r['samples']}", flush=True)
+                      f"growth_mb_per_h={r['growth']:.1f} at_fixed_size_mb_per_h={r['fixed']:.1f} "
+                    f"samples_after_{a.after}={r['samples']}", flush=True)
                 worst_peak = max(worst_peak, r["peak"])
                 if r["growth"] == r["growth"]:
                     worst_growth = max(worst_growth, r["growth"])
-    print(f"soak minutes={a.minutes:g} peak_mb={worst_peak:.0f} growth_mb_per_h={worst_growth:.1f}")
+                if r["fixed"] == r["fixed"]:
+                    worst_fixed = max(worst_fixed, r["fixed"])
+    print(f"soak minutes={a.minutes:g} peak_mb={worst_peak:.0f} growth_mb_per_h={worst_growth:.1f} "
+          f"at_fixed_size_mb_per_h={worst_fixed:.1f}")
 
 
 if __name__ == "__main__":
