@@ -702,10 +702,9 @@ class Trainer:
         log_std = getattr(self.model, "log_std", None) if self.sac is None else None
         racer = self.racer.update(self.state.iteration, data["actions"], finals, self.env.world.dt,
                                   log_std.detach().cpu().numpy() if log_std is not None else None)
-        dt_lap = self.env.world.dt
-        laps_now = [f["steps"] * dt_lap for f in finals if f["status"] == LAP_COMPLETE]
-        self.bucket.publish([self.racer_log.append(self.state.iteration,
-                                                   float(np.mean(laps_now)) if laps_now else None, racer)])
+        laps = [f["steps"] * self.env.world.dt for f in finals if f["status"] == LAP_COMPLETE]  # as TrainingMetrics
+        lap_time = float(np.mean(laps)) if laps else None
+        self.bucket.publish([self.racer_log.append(self.state.iteration, lap_time, racer)])
         del data  # the iteration's transitions: freed before the trim, not kept into the next collection
         trim()
         elapsed = time.perf_counter() - t_start
@@ -716,8 +715,6 @@ class Trainer:
         if self.minutes is not None:
             eta = min(eta, max(self.minutes * 60.0 - elapsed, 0.0))
         total_t = sum(self.timers.values()) or 1.0
-        dt = self.env.world.dt
-        laps = [f["steps"] * dt for f in finals if f["status"] == LAP_COMPLETE]  # as TrainingMetrics times them
         shares = {k: v / total_t for k, v in self.timers.items()}
         self.watch.status(activity="collecting episodes", iteration=done_iters, iterations_total=self.iterations_total,
                           episodes=self.state.episodes, checkpoint=self.state.checkpoint,
@@ -736,5 +733,5 @@ class Trainer:
             env_steps=self.state.env_steps, steps_per_s=(self.state.env_steps - base_steps) / max(elapsed, 1e-9),
             elapsed_s=elapsed, eta_s=eta, time_shares=shares,
             peak_memory_mb=peak_memory_mb(), ratio_dev=ratio_dev,
-            lap_time_s=float(np.mean(laps)) if laps else None, learner=learner, racer=racer,
+            lap_time_s=lap_time, learner=learner, racer=racer,
         ))
