@@ -178,7 +178,7 @@ def race_models(job: Job, models: list[tuple[str, str]], *, track: str | None = 
                            opponent=None, mp4=False)
             entry = Entry.from_laps(prefix, res.checkpoint, res.laps, extra, trials=laps)
         except DrlocalError as err:
-            entry = Entry(model=prefix, checkpoint=which, trials=laps, error=_one_line(err), extra=extra)
+            entry = Entry(model=prefix, checkpoint=which, trials=laps, error=error_line(err), extra=extra)
         entries.append(entry)
         if say is not None:
             say(describe(entry))
@@ -194,6 +194,7 @@ def describe(e: Entry) -> str:
             f"progress {e.progress_pct:.0f}%, resets {e.resets}")
 
 
-def _one_line(err: DrlocalError) -> str:
+def error_line(err: DrlocalError) -> str:
+    """A DrlocalError as one line: its first line and, in brackets, its hint (for tables and result files)."""
     text = Exception.__str__(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return f"{text} ({err.hint})" if getattr(err, "hint", None) else text

@@ -283,7 +283,7 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from drlocal.config.workdir import load_job
-    from drlocal.learn.leaderboard import race_models
+    from drlocal.learn.leaderboard import error_line, race_models
     from drlocal.learn.trainer import Trainer
     from drlocal.memory import tame_allocator
     from drlocal.store.select import store_of
@@ -332,8 +332,7 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
             out["archive"] = _archive(store.local_root, job.run.model_prefix)
         return out
     except DrlocalError as err:
-        return {"error": Exception.__str__(err).strip().splitlines()[0]
-                + (f" ({err.hint})" if err.hint else ""), "node": socket.gethostname()}
+        return {"error": error_line(err), "node": socket.gethostname()}
     except Exception as exc:  # a variant's failure must not stop the sweep
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                 "node": socket.gethostname()}
