@@ -1,11 +1,12 @@
 """The racer's benchmark: a race template trained from scratch for 30 minutes, then a 3-lap race.
 
-`drlocal init --template race` (8 discrete actions 1.5-4 m/s, the speed-paying reward, γ = 0.999, 3 epochs,
+`drlocal init --template race` (11 discrete actions 1.8-4 m/s, the racing-line reward, γ = 0.999, 3 epochs,
 best checkpoint by lap time; see src/drlocal/templates/race/RACE-TEMPLATE.md) on reInvent2019_track, trained
 for `--minutes` on this machine, then its best checkpoint races 3 continuous laps with DRfC's resets.
 
 Usage: python benchmarks/race.py [--template race|race-continuous] [--minutes 30] [--seed 0] [--track T] [--dir D]
-                                [--metadata model_metadata.json]
+                                [--metadata model_metadata.json] [--reward reward_function.py]
+                                [--hyperparameters hyperparameters.json]
 Last line: race minutes=<m> avg_lap_s=<t> laps=<k>/3
 """
 
@@ -33,11 +34,15 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="keep the run in this folder")
     ap.add_argument("--metadata", type=Path, default=None, help="try this model_metadata.json instead of the "
                     "template's (an action space experiment)")
+    ap.add_argument("--reward", type=Path, default=None, help="try this reward_function.py instead")
+    ap.add_argument("--hyperparameters", type=Path, default=None, help="try this hyperparameters.json instead")
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="race-"))
     init_workdir(root, force=True, template=args.template)
-    if args.metadata is not None:
-        shutil.copy(args.metadata, root / "custom_files" / "model_metadata.json")
+    for given, name in ((args.metadata, "model_metadata.json"), (args.reward, "reward_function.py"),
+                        (args.hyperparameters, "hyperparameters.json")):
+        if given is not None:
+            shutil.copy(given, root / "custom_files" / name)
     job = load_job(root, environ={}, overrides={"DR_WORLD_NAME": args.track} if args.track else None)
 
     def show(r) -> None:

@@ -294,11 +294,61 @@ def test_race_templates_are_deepracer_files_within_the_console_ranges(tmp_path: 
     assert md["sensor"] == ["FRONT_FACING_CAMERA"] and md["training_algorithm"] == "clipped_ppo"
     if template == "race":
         speeds = [a["speed"] for a in md["action_space"]]
-        assert [a["index"] for a in md["action_space"]] == list(range(8)) and min(speeds) == 1.5 and max(speeds) == 4
+        assert [a["index"] for a in md["action_space"]] == list(range(11)) and min(speeds) == 1.8 and max(speeds) == 4
     else:
         assert md["action_space"]["speed"] == {"low": 1.0, "high": 4.0}
     r = _cli(root, "reward", "test", "custom_files/reward_function.py", "--track", "reInvent2019_track")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_race_reward_follows_a_racing_line_that_cuts_corners_and_pays_pace_per_metre() -> None:
+    import importlib.util
+
+    import numpy as np
+    from shapely.geometry import LineString, Point
+
+    from drlocal.sim.params import reward_params
+    from drlocal.templates import template_files
+    from drlocal.tracks.registry import load_track
+
+    path = Path(__file__).parent / "_race_reward_template.py"
+    spec = importlib.util.spec_from_file_location("race_reward", path)
+    path.write_text(template_files("race")["custom_files/reward_function.py"])
+    try:
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        path.unlink()
+    track = load_track("reInvent2019_track")
+    line, _, _, target, ideal = mod.racing_line([list(w) for w in track.route[:, 0:2]], track.width)
+    # 231 points 10 cm apart, all on the road, off the centre line by up to 0.27 m (towards the inside of
+    # corners) but never nearer than 0.26 m to a border: the least-squares smoothing keeps it inside
+    assert len(line) == 231 and all(track.road.contains(Point(*p)) for p in line)
+    centre = LineString(track.route[:, 0:2])
+    borders = (LineString(track.route[:, 2:4]), LineString(track.route[:, 4:6]))
+    assert max(centre.distance(Point(*p)) for p in line) == pytest.approx(0.273, abs=0.005)
+    assert min(b.distance(Point(*p)) for p in line for b in borders) == pytest.approx(0.259, abs=0.005)
+    # its point-mass lap (90 % of μg = 4.9 m/s², 3.3 / 4.9 m/s² accelerate / brake, 4 m/s top): under the 2020
+    # record of 7.67 s, above the 6.3 s physics floor; target speeds between the hairpins' 1.8 and 4 m/s
+    assert 6.3 < ideal < 7.67 and ideal == pytest.approx(6.92, abs=0.02)
+    assert 1.75 < target.min() < 1.85 and target.max() == 4.0
+
+    def lap_reward(speed_share: float, shift: float = 0.0) -> float:
+        """A lap along the line (shifted sideways by `shift` m) at a share of the target speed, step by step."""
+        total = 0.0
+        for i in range(0, len(line), 3):
+            d = line[(i + 1) % len(line)] - line[i]
+            yaw = np.arctan2(d[1], d[0])
+            front = line[i] + shift * np.array([-np.sin(yaw), np.cos(yaw)])
+            centre = front - 0.14 * np.array([np.cos(yaw), np.sin(yaw)])
+            v = speed_share * target[i]
+            p = reward_params(track, *centre, np.degrees(yaw), speed=v, steps=10)
+            total += mod.reward_function(p) * 0.3 / (v / 15.0)  # 3 points = 0.3 m at v m/s: 0.3 / (v / 15) steps
+        return total
+
+    on_pace = lap_reward(1.0)
+    assert lap_reward(0.8) < 0.95 * on_pace and lap_reward(0.6) < 0.8 * on_pace  # a slower lap earns less
+    assert lap_reward(1.0, shift=0.2) < 0.9 * on_pace  # so does one 20 cm beside the line
 
 
 def test_an_unknown_template_is_one_error(tmp_path: Path) -> None:

@@ -1,30 +1,128 @@
-"""drlocal race template: a reward that pays speed, so faster laps always earn more.
+"""drlocal race template: follow a racing line at the speed the tyres allow.
 
-DeepRacer calls reward_function(params) 15 times per simulated second and PPO maximises the discounted sum
-over an episode. Reward functions are stateless, so "how fast" is the average speed of the episode so far:
-distance along the track over elapsed time. Paying (average speed)² per step makes a whole lap's reward grow
-with speed (steps x v² is proportional to lap length x v), so driving slowly never pays more; the lap bonus
-is larger for fewer steps. Every key used exists in the console's and the simapp's params.
+DeepRacer calls reward_function(params) 15 times per simulated second; PPO maximises the (almost
+undiscounted, γ = 0.999) sum over an episode. This reward says, at every step, two things a fast lap
+needs and the car can act on at once:
+
+* where to drive: close to a racing line, computed once per track from params["waypoints"] and
+  params["track_width"]: 70 % the line of least squared second differences (the smoothest), 30 % the line
+  of least squared steps (the shortest), each moving the centre line sideways within the road. On
+  reInvent2019_track it moves up to 0.27 m towards the inside of corners and keeps 0.26 m from the borders;
+* how fast: the speed a car with the DeepRacer's grip (μ = 0.5) and acceleration can hold at that point
+  of the line.
+
+Each step pays in proportion to the commanded speed, so a lap's total is about its length times how well
+it kept line and pace: a slower lap is never paid more (drlocal train checks this every iteration). The
+lap bonus at the finish is larger for fewer steps. Only math and numpy are used; both are available to
+reward functions on the DeepRacer console, DeepRacer-on-AWS and DRfC. The line needs a closed loop track.
 """
+
+import math
+
+import numpy as np
+
+MARGIN = 0.02  # [m] the line keeps the car's centre this far inside the track's border
+TOWARDS_SHORTEST = 0.3  # 0 = smoothest (least curvature) line, 1 = shortest line; between: corner cutting
+GRIP = 0.5 * 9.81  # [m/s²] lateral grip of the DeepRacer tyres (μ = 0.5 in Gazebo)
+GRIP_SHARE = 0.9  # target speeds use 90 % of it: a margin for the 0.5 s steering lag
+ACCEL, BRAKE = 3.3, 4.9  # [m/s²] the car's acceleration and braking limits
+TOP_SPEED = 4.0  # [m/s] DeepRacer's fastest action
+SPACING = 0.1  # [m] between racing-line points (at most 250 points)
+LINE_TOLERANCE = 0.25  # the line term falls to 0 this share of the track width away from the line
+PACE_TOLERANCE = 1.5  # [m/s] the pace term falls to 0 this far from the target speed
+
+_LINES = {}  # racing line per track, computed on the first call (a reward function may keep a cache)
+
+
+def _box_qp(H, g, limit):
+    """Minimise a·H·a/2 + g·a with |a| <= limit (active set; H positive definite)."""
+    a = np.clip(np.linalg.solve(H, -g), -limit, limit)
+    for _ in range(40):
+        grad = H @ a + g
+        fixed = ((a <= -limit + 1e-9) & (grad > 0)) | ((a >= limit - 1e-9) & (grad < 0))
+        free = ~fixed
+        new = a.copy()
+        if free.any():
+            rhs = -(g[free] + H[np.ix_(free, fixed)] @ a[fixed])
+            new[free] = np.linalg.solve(H[np.ix_(free, free)], rhs)
+        new = np.clip(new, -limit, limit)
+        if np.allclose(new, a, atol=1e-6):
+            break
+        a = new
+    return a
+
+
+def racing_line(waypoints, track_width):
+    """Racing line points (n, 2) [m], target speeds (n,) [m/s] and the line's ideal lap time [s]."""
+    key = (len(waypoints), round(waypoints[0][0], 4), round(waypoints[0][1], 4), round(track_width, 4))
+    if key in _LINES:
+        return _LINES[key]
+    centre = np.asarray(waypoints, dtype=float)[:, :2]
+    keep = np.r_[True, np.linalg.norm(np.diff(centre, axis=0), axis=1) > 1e-6]
+    centre = centre[keep]
+    if np.allclose(centre[0], centre[-1]):
+        centre = centre[:-1]
+    # Evenly spaced points along the centre line (the track's waypoints are not).
+    closed = np.vstack([centre, centre[:1]])
+    s = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))]
+    n = int(min(max(s[-1] / SPACING, 60), 250))
+    u = np.linspace(0.0, s[-1], n, endpoint=False)
+    P = np.column_stack([np.interp(u, s, closed[:, 0]), np.interp(u, s, closed[:, 1])])
+    # Each line point is its centre point moved sideways by a (|a| <= half the width - MARGIN).
+    tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    limit = max(0.5 * track_width - MARGIN, 0.0)
+    eye = np.eye(n)
+    second = np.roll(eye, -1, 1) - 2 * eye + np.roll(eye, 1, 1)  # curvature ~ second differences
+    first = np.roll(eye, -1, 1) - eye  # length ~ first differences
+    offsets = []
+    for D in (second, first):
+        M = D.T @ D
+        H = normal[:, 0, None] * M * normal[None, :, 0] + normal[:, 1, None] * M * normal[None, :, 1]
+        g = normal[:, 0] * (M @ P[:, 0]) + normal[:, 1] * (M @ P[:, 1])
+        offsets.append(_box_qp(H + 1e-9 * eye, g, limit))
+    a = (1 - TOWARDS_SHORTEST) * offsets[0] + TOWARDS_SHORTEST * offsets[1]
+    line = P + a[:, None] * normal
+    # Curvature over ±3 points (±0.3 m), then the fastest speed profile of a point mass on the line:
+    # the grip limit v²κ <= share·μg, then accelerate forwards and brake backwards within the car's limits.
+    d1 = (np.roll(line, -3, 0) - np.roll(line, 3, 0)) / 2
+    d2 = np.roll(line, -3, 0) - 2 * line + np.roll(line, 3, 0)
+    cross = np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0])
+    kappa = cross / np.maximum(np.linalg.norm(d1, axis=1), 1e-9) ** 3
+    ds = np.linalg.norm(np.roll(line, -1, 0) - line, axis=1)
+    v = np.minimum(TOP_SPEED, np.sqrt(GRIP_SHARE * GRIP / np.maximum(kappa, 1e-6)))
+    for _ in range(2):  # twice round, so the profile also closes over the start line
+        for i in range(n):
+            j = (i + 1) % n
+            v[j] = min(v[j], math.sqrt(v[i] ** 2 + 2 * ACCEL * ds[i]))
+        for i in range(n - 1, -1, -1):
+            j = (i + 1) % n
+            v[i] = min(v[i], math.sqrt(v[j] ** 2 + 2 * BRAKE * ds[i]))
+    seg = np.roll(line, -1, 0) - line
+    _LINES[key] = (line, seg, np.maximum(np.sum(seg * seg, axis=1), 1e-12), v, float(np.sum(ds / v)))
+    return _LINES[key]
 
 
 def reward_function(params):
     # Off the track the episode ends anyway; give (almost) nothing so leaving is never worth it.
-    if params["is_offtrack"] or not params["all_wheels_on_track"]:
+    if params["is_offtrack"]:
         return 1e-3
-    # Elapsed simulated time: params["steps"] counts from 1 at 15 steps per second.
-    seconds = max(params["steps"] - 1.0, 1.0) / 15.0
-    # Distance along the centre line so far, from progress (%) and the track length (m).
-    distance = max(params["progress"], 0.0) / 100.0 * params["track_length"]
-    # Average speed of the episode so far [m/s], capped at the car's 4 m/s so a start-line glitch cannot explode.
-    avg_speed = min(distance / seconds, 4.0)
-    # A mild pull towards the centre (1.0 on the line, 0.5 at the edge): it keeps early, random driving on the
-    # track without teaching the car to slow down for the line.
-    centred = 1.0 - 0.5 * min(params["distance_from_center"] / (0.5 * params["track_width"]), 1.0)
-    # The pace term: 0..1, squared so that going from 3 to 3.5 m/s pays more than going from 1 to 1.5 m/s.
-    reward = centred * (avg_speed / 4.0) ** 2
-    # The lap bonus, once, at the finish: 10 x (112.5 steps / steps taken), i.e. 10 for a 7.5 s lap, more for faster.
+    width = params["track_width"]
+    line, seg, seg2, target, _ = racing_line(params["waypoints"], width)
+    # Distance from the car (params x, y: 0.14 m ahead of its centre) to the nearest segment of the line.
+    px, py = params["x"] - line[:, 0], params["y"] - line[:, 1]
+    t = np.clip((px * seg[:, 0] + py * seg[:, 1]) / seg2, 0.0, 1.0)
+    dist2 = (px - t * seg[:, 0]) ** 2 + (py - t * seg[:, 1]) ** 2
+    i = int(np.argmin(dist2))
+    # 1 on the line, 0 at a quarter of the track width (27 cm on reInvent2019) or more away from it.
+    on_line = max(0.0, 1.0 - math.sqrt(dist2[i]) / (LINE_TOLERANCE * width))
+    # 1 at the target speed of that point of the line, 0 at 1.5 m/s faster or slower.
+    pace = max(0.0, 1.0 - abs(params["speed"] - target[i]) / PACE_TOLERANCE)
+    # Paid per metre, not per step: the commanded speed times the mean of the two terms (0..1).
+    reward = 0.5 * (on_line + pace) * params["speed"] / TOP_SPEED
+    # The lap bonus, once, at the finish: 20 x (112.5 steps / steps taken), i.e. 20 for a 7.5 s lap.
     if params["progress"] >= 100.0:
-        reward += 10.0 * (15.0 * 7.5 / max(params["steps"], 1.0))
+        reward += 20.0 * (15.0 * 7.5 / max(params["steps"], 1.0))
     # Never exactly zero: PPO's advantages then still see a difference between bad and worse.
     return float(reward + 1e-3)
