@@ -321,7 +321,27 @@ def test_cli_one_line_error_for_a_missing_prefix(tmp_path: Path) -> None:
 
     init_workdir(tmp_path / "job")
     r = drlocal_analyze("--dir", "job", "--prefix", "no-such-model", cwd=tmp_path)
-    assert_input_error(r, "no model 'no-such-model'", "nothing to analyse")
+    assert_input_error(r, "no model 'no-such-model'", "nothing to analyse", "train a model first")
+    # the hint lists the prefixes that hold something to report (here: metrics), not empty or other folders
+    bucket = tmp_path / "job" / "data" / "bucket"
+    for name in ("b-model", "a-model"):
+        (bucket / name / "metrics").mkdir(parents=True)
+        (bucket / name / "metrics" / "TrainingMetrics.json").write_text('{"metrics": []}')
+    (bucket / "empty-prefix" / "model").mkdir(parents=True)
+    r = drlocal_analyze("--dir", "job", "--prefix", "no-such-model", cwd=tmp_path)
+    assert_input_error(r, "no model 'no-such-model'", "pass --prefix with one of: a-model, b-model")
+
+
+def test_prefix_lists_for_hints_are_sorted_filtered_and_capped(tmp_path: Path) -> None:
+    from drlocal.store.layout import prefixes_holding
+
+    for k in range(10):
+        (tmp_path / f"m{k}" / ("model" if k % 2 else "other")).mkdir(parents=True)
+    (tmp_path / "m99-a-file").write_text("")
+    has_model = lambda p: (p / "model").is_dir()  # noqa: E731
+    assert prefixes_holding(tmp_path, has_model) == ["m1", "m3", "m5", "m7", "m9"]
+    assert prefixes_holding(tmp_path, has_model, limit=3) == ["m1", "m3", "m5", "…"]
+    assert prefixes_holding(tmp_path / "missing", has_model) == []
 
 
 @pytest.mark.parametrize("pandas_from", [0, 10**12])

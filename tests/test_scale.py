@@ -337,6 +337,8 @@ def test_a_sweep_runs_its_variants_on_both_nodes_and_isolates_failures(cluster, 
     assert all("no_such_track" in results[k]["error"] for k in (2, 4, 6, 8))
     assert all("boom" in results[k]["error"] for k in (3, 7))
     assert len({results[k]["node"] for k in ok}) == 2  # one variant per node (2 CPUs each)
+    # a variant that failed on a node says which node, as the finished ones do (the Ray node id)
+    assert {results[k]["node"] for k in (3, 7)} <= {results[k]["node"] for k in ok}
     rows = (root / "sweeps" / "s" / "leaderboard.csv").read_text().splitlines()
     assert rows[1].startswith("1,s-") and rows[2].startswith("2,s-") and all(x.startswith("-,") for x in rows[3:])
     r2 = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)

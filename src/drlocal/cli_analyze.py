@@ -11,7 +11,7 @@ from rich.console import Console
 
 from drlocal.cli_options import CfgOpt, DirOpt, ExpOpt
 from drlocal.errors import DrlocalError
-from drlocal.store.layout import training_simtrace_dir
+from drlocal.store.layout import prefixes_holding, training_simtrace_dir
 
 
 def model_files_present(root: Path) -> bool:
@@ -19,15 +19,6 @@ def model_files_present(root: Path) -> bool:
     return root.is_dir() and ((root / "metrics" / "TrainingMetrics.json").is_file()
                               or any(training_simtrace_dir(root).glob("*-iteration.csv"))
                               or any(root.glob("evaluation-*/evaluation-simtrace/0-iteration.csv")))
-
-
-def _models_in(local_root: Path, limit: int = 8) -> list[str]:
-    """Prefixes of the local bucket folder that hold a model report can show, for the error's hint."""
-    try:
-        names = sorted(p.name for p in local_root.iterdir() if p.is_dir() and model_files_present(p))
-    except OSError:
-        return []
-    return names[:limit] + (["…"] if len(names) > limit else [])
 
 
 class Reporter:
@@ -159,7 +150,7 @@ def register(app: typer.Typer, console: Console, load: Any) -> None:
             return
         root = store.pull(pfx, PULL_PATTERNS)
         if not model_files_present(root):
-            have = _models_in(store.local_root)
+            have = prefixes_holding(store.local_root, model_files_present)
             raise DrlocalError(
                 f"no model {pfx!r} in {store.url(pfx)}: nothing to analyse (no TrainingMetrics.json, training "
                 "simtrace or evaluation).",

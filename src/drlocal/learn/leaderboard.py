@@ -149,14 +149,14 @@ def parse_model(text: str, default_checkpoint: str) -> tuple[str, str]:
 
 def local_models(job: Job, limit: int = 12) -> list[str]:
     """Prefixes in the bucket's local folder (or working copy) that hold a model/ folder, for hints."""
+    from drlocal.store.layout import prefixes_holding
     from drlocal.store.select import store_of
 
     try:
         root = store_of(job).local_root
-        names = sorted(p.name for p in root.iterdir() if (p / "model").is_dir())
-    except (OSError, DrlocalError):
+    except DrlocalError:
         return []
-    return names[:limit] + (["…"] if len(names) > limit else [])
+    return prefixes_holding(root, lambda p: (p / "model").is_dir(), limit)
 
 
 def race_models(job: Job, models: list[tuple[str, str]], *, track: str | None = None, laps: int = 3,

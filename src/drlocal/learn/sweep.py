@@ -332,17 +332,18 @@ def run_variant(task: dict[str, Any]) -> dict[str, Any]:
             out["archive"] = _archive(store.local_root, job.run.model_prefix)
         return out
     except DrlocalError as err:
-        return {"error": error_line(err), "node": socket.gethostname()}
+        return {"error": error_line(err), "node": _node()}
     except Exception as exc:  # a variant's failure must not stop the sweep
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                "node": socket.gethostname()}
+                "node": _node()}
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _node() -> str:
-    """Where the variant ran: the Ray node id inside a Ray task, else the host name."""
+    """Where the variant ran, the same for finished and failed variants: the Ray node id inside a Ray task,
+    else the host name."""
     import sys
 
     if "ray" in sys.modules:

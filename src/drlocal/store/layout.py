@@ -3,6 +3,7 @@ the report, replays. Hand-written: these are DRfC's folder names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -13,3 +14,14 @@ def training_simtrace_dir(root: Path) -> Path:
     single = root / "training-simtrace"
     first = root / "0" / "training-simtrace"
     return first if not single.is_dir() and first.is_dir() else single
+
+
+def prefixes_holding(bucket_root: Path, holds: Callable[[Path], bool], limit: int = 8) -> list[str]:
+    """Names of the model prefixes (sub-folders) of a local bucket folder for which `holds(folder)` is true,
+    sorted, at most `limit` and then "…": the list an error's hint shows ("models here: …"). An unreadable
+    or missing folder gives [] (the hint is optional; the error it decorates is the message)."""
+    try:
+        names = sorted(p.name for p in Path(bucket_root).iterdir() if p.is_dir() and holds(p))
+    except OSError:
+        return []
+    return names[:limit] + (["…"] if len(names) > limit else [])
