@@ -301,15 +301,10 @@ def test_race_templates_are_deepracer_files_within_the_console_ranges(tmp_path: 
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_the_race_reward_follows_a_racing_line_that_cuts_corners_and_pays_pace_per_metre() -> None:
+def _race_reward_module():
     import importlib.util
 
-    import numpy as np
-    from shapely.geometry import LineString, Point
-
-    from drlocal.sim.params import reward_params
     from drlocal.templates import template_files
-    from drlocal.tracks.registry import load_track
 
     path = Path(__file__).parent / "_race_reward_template.py"
     spec = importlib.util.spec_from_file_location("race_reward", path)
@@ -319,19 +314,30 @@ def test_the_race_reward_follows_a_racing_line_that_cuts_corners_and_pays_pace_p
         spec.loader.exec_module(mod)
     finally:
         path.unlink()
+    return mod
+
+
+def test_the_race_reward_follows_a_racing_line_that_uses_the_width_and_pays_pace_per_metre() -> None:
+    import numpy as np
+    from shapely.geometry import LineString, Point
+
+    from drlocal.sim.params import reward_params
+    from drlocal.tracks.registry import load_track
+
+    mod = _race_reward_module()
     track = load_track("reInvent2019_track")
     line, _, _, target, ideal = mod.racing_line([list(w) for w in track.route[:, 0:2]], track.width)
-    # 231 points 10 cm apart, all on the road, off the centre line by up to 0.27 m (towards the inside of
-    # corners) but never nearer than 0.26 m to a border: the least-squares smoothing keeps it inside
+    # 231 points 10 cm apart, all on the road; the minimum-curvature line uses the whole width: up to half the
+    # width less the 2 cm margin off the centre line (apexes and corner exits), 2 cm from a border at the closest
     assert len(line) == 231 and all(track.road.contains(Point(*p)) for p in line)
     centre = LineString(track.route[:, 0:2])
     borders = (LineString(track.route[:, 2:4]), LineString(track.route[:, 4:6]))
-    assert max(centre.distance(Point(*p)) for p in line) == pytest.approx(0.273, abs=0.005)
-    assert min(b.distance(Point(*p)) for p in line for b in borders) == pytest.approx(0.259, abs=0.005)
-    # its point-mass lap (90 % of μg = 4.9 m/s², 3.3 / 4.9 m/s² accelerate / brake, 4 m/s top): under the 2020
-    # record of 7.67 s, above the 6.3 s physics floor; target speeds between the hairpins' 1.8 and 4 m/s
-    assert 6.3 < ideal < 7.67 and ideal == pytest.approx(6.92, abs=0.02)
-    assert 1.75 < target.min() < 1.85 and target.max() == 4.0
+    assert max(centre.distance(Point(*p)) for p in line) == pytest.approx(track.width / 2 - 0.02, abs=0.005)
+    assert min(b.distance(Point(*p)) for p in line for b in borders) == pytest.approx(0.019, abs=0.005)
+    # its point-mass lap (90 % of μg = 4.9 m/s², 3.3 / 4.9 m/s² accelerate / brake, 4 m/s top) is above the
+    # 6.3 s physics floor; target speeds from 1.3 m/s (the tighter hairpin's apex) to 4 m/s
+    assert ideal == pytest.approx(6.54, abs=0.02) and ideal > 6.3
+    assert 1.25 < target.min() < 1.35 and target.max() == 4.0
 
     def lap_reward(speed_share: float, shift: float = 0.0) -> float:
         """A lap along the line (shifted sideways by `shift` m) at a share of the target speed, step by step."""
@@ -340,15 +346,61 @@ def test_the_race_reward_follows_a_racing_line_that_cuts_corners_and_pays_pace_p
             d = line[(i + 1) % len(line)] - line[i]
             yaw = np.arctan2(d[1], d[0])
             front = line[i] + shift * np.array([-np.sin(yaw), np.cos(yaw)])
-            centre = front - 0.14 * np.array([np.cos(yaw), np.sin(yaw)])
+            centre_xy = front - 0.14 * np.array([np.cos(yaw), np.sin(yaw)])
             v = speed_share * target[i]
-            p = reward_params(track, *centre, np.degrees(yaw), speed=v, steps=10)
+            p = reward_params(track, *centre_xy, np.degrees(yaw), speed=v, steps=10)
+            if p["is_offtrack"]:
+                continue
             total += mod.reward_function(p) * 0.3 / (v / 15.0)  # 3 points = 0.3 m at v m/s: 0.3 / (v / 15) steps
         return total
 
     on_pace = lap_reward(1.0)
     assert lap_reward(0.8) < 0.95 * on_pace and lap_reward(0.6) < 0.8 * on_pace  # a slower lap earns less
     assert lap_reward(1.0, shift=0.2) < 0.9 * on_pace  # so does one 20 cm beside the line
+
+
+def test_the_race_templates_line_is_drivable_under_the_record_with_its_own_actions() -> None:
+    """A scripted driver (pure pursuit on the racing line, 0.9 m ahead, the line's target speed 0.3 m ahead,
+    each command snapped to the nearest of the template's 11 actions) drives the fitted car round
+    reInvent2019_track: the flying lap is under the 2020 record's 7.67 s, so the line and actions allow it."""
+    import numpy as np
+    from shapely.geometry import Point
+
+    from drlocal.sim.car import CarParams, CarState, step, wheel_centres
+    from drlocal.sim.pursuit import pure_pursuit_steering
+    from drlocal.templates import template_files
+    from drlocal.tracks.registry import load_track
+    from drlocal.tracks.track import TrackLines
+
+    mod = _race_reward_module()
+    track = load_track("reInvent2019_track")
+    line, _, _, target, _ = mod.racing_line([list(w) for w in track.route[:, 0:2]], track.width)
+    closed = np.vstack([line, line[:1]])
+    lines = TrackLines(closed, closed, closed, True, track.forward.is_ccw, False)
+    md = json.loads(template_files("race")["custom_files/model_metadata.json"])
+    actions = np.array([[a["steering_angle"], a["speed"]] for a in md["action_space"]])
+    car = CarParams()
+    yaw = np.arctan2(*(line[1] - line[0])[::-1])
+    state = CarState.at_rest(np.array([line[0, 0] - 0.14 * np.cos(yaw)]), np.array([line[0, 1] - 0.14 * np.sin(yaw)]),
+                             np.array([yaw]))
+    s_prev = float(lines.project(np.stack([state.x, state.y], -1), normalized=False)[0])
+    travelled, laps, lap_start = 0.0, [], 0
+    for k in range(400):
+        steer = float(pure_pursuit_steering(lines, state, 0.9, car)[0])
+        s = float(lines.project(np.stack([state.x, state.y], -1), normalized=False)[0])
+        speed = target[int((s + 0.3) / lines.length * len(line)) % len(line)]
+        j = int(np.argmin(((actions[:, 0] - steer) / 30) ** 2 + ((actions[:, 1] - speed) / 4) ** 2))
+        state = step(state, actions[j, 1:2], actions[j, 0:1], car)
+        assert any(track.road.contains(Point(*w)) for w in wheel_centres(state.x, state.y, state.yaw)[0]), k
+        ds = float(lines.project(np.stack([state.x, state.y], -1), normalized=False)[0]) - s_prev
+        travelled += ds + (lines.length if ds < -lines.length / 2 else 0.0)
+        s_prev += ds
+        if travelled >= lines.length * (len(laps) + 1):
+            laps.append((k + 1 - lap_start) / 15)
+            lap_start = k + 1
+            if len(laps) == 2:
+                break
+    assert len(laps) == 2 and laps[1] < 7.67 and laps[1] == pytest.approx(6.93, abs=0.15), laps
 
 
 def test_an_unknown_template_is_one_error(tmp_path: Path) -> None:

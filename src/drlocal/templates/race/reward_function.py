@@ -5,9 +5,9 @@ undiscounted, γ = 0.999) sum over an episode. This reward says, at every step, 
 needs and the car can act on at once:
 
 * where to drive: close to a racing line, computed once per track from params["waypoints"] and
-  params["track_width"]: 70 % the line of least squared second differences (the smoothest), 30 % the line
-  of least squared steps (the shortest), each moving the centre line sideways within the road. On
-  reInvent2019_track it moves up to 0.27 m towards the inside of corners and keeps 0.26 m from the borders;
+  params["track_width"]: the centre line moved sideways within the road so that its squared curvature is
+  least (the classic minimum-curvature line: out wide before a corner, the apex on the inside, out wide
+  after it). On reInvent2019_track it uses the whole width, up to 0.51 m off the centre line;
 * how fast: the speed a car with the DeepRacer's grip (μ = 0.5) and acceleration can hold at that point
   of the line.
 
@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 MARGIN = 0.02  # [m] the line keeps the car's centre this far inside the track's border
-TOWARDS_SHORTEST = 0.3  # 0 = smoothest (least curvature) line, 1 = shortest line; between: corner cutting
+SMOOTHING = 0.1  # weight of the whole second differences beside the curvature (keeps the points evenly spaced)
 GRIP = 0.5 * 9.81  # [m/s²] lateral grip of the DeepRacer tyres (μ = 0.5 in Gazebo)
 GRIP_SHARE = 0.9  # target speeds use 90 % of it: a margin for the 0.5 s steering lag
 ACCEL, BRAKE = 3.3, 4.9  # [m/s²] the car's acceleration and braking limits
@@ -68,21 +68,21 @@ def racing_line(waypoints, track_width):
     n = int(min(max(s[-1] / SPACING, 60), 250))
     u = np.linspace(0.0, s[-1], n, endpoint=False)
     P = np.column_stack([np.interp(u, s, closed[:, 0]), np.interp(u, s, closed[:, 1])])
-    # Each line point is its centre point moved sideways by a (|a| <= half the width - MARGIN).
+    # Each line point is its centre point moved sideways by a (|a| <= half the width - MARGIN), chosen to
+    # minimise the line's squared curvature: the sideways (normal) part of its second differences, plus a
+    # little (SMOOTHING) of the whole second difference so that points do not bunch up at the apexes.
     tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     limit = max(0.5 * track_width - MARGIN, 0.0)
     eye = np.eye(n)
-    second = np.roll(eye, -1, 1) - 2 * eye + np.roll(eye, 1, 1)  # curvature ~ second differences
-    first = np.roll(eye, -1, 1) - eye  # length ~ first differences
-    offsets = []
-    for D in (second, first):
-        M = D.T @ D
-        H = normal[:, 0, None] * M * normal[None, :, 0] + normal[:, 1, None] * M * normal[None, :, 1]
-        g = normal[:, 0] * (M @ P[:, 0]) + normal[:, 1] * (M @ P[:, 1])
-        offsets.append(_box_qp(H + 1e-9 * eye, g, limit))
-    a = (1 - TOWARDS_SHORTEST) * offsets[0] + TOWARDS_SHORTEST * offsets[1]
+    second = np.roll(eye, -1, 1) - 2 * eye + np.roll(eye, 1, 1)
+    B = second * (normal @ normal.T)  # normal part of the second differences, per unit of offset
+    b = normal[:, 0] * (second @ P[:, 0]) + normal[:, 1] * (second @ P[:, 1])
+    M = second.T @ second
+    H = normal[:, 0, None] * M * normal[None, :, 0] + normal[:, 1, None] * M * normal[None, :, 1]
+    g = normal[:, 0] * (M @ P[:, 0]) + normal[:, 1] * (M @ P[:, 1])
+    a = _box_qp(B.T @ B + SMOOTHING * H + 1e-9 * eye, B.T @ b + SMOOTHING * g, limit)
     line = P + a[:, None] * normal
     # Curvature over ±3 points (±0.3 m), then the fastest speed profile of a point mass on the line:
     # the grip limit v²κ <= share·μg, then accelerate forwards and brake backwards within the car's limits.
