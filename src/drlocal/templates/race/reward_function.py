@@ -28,6 +28,7 @@ GRIP_SHARE = 0.9  # target speeds use 90 % of it: a margin for the 0.5 s steerin
 ACCEL, BRAKE = 3.3, 4.9  # [m/s²] the car's acceleration and braking limits
 TOP_SPEED = 4.0  # [m/s] DeepRacer's fastest action
 SPACING = 0.1  # [m] between racing-line points (at most 250 points)
+QP_SPACING, QP_POINTS = 0.25, 100  # [m], [-]: the coarser points the line is placed on
 LINE_TOLERANCE = 0.25  # the line term falls to 0 this share of the track width away from the line
 PACE_TOLERANCE = 1.5  # [m/s] the pace term falls to 0 this far from the target speed
 
@@ -62,20 +63,23 @@ def racing_line(waypoints, track_width):
     centre = centre[keep]
     if np.allclose(centre[0], centre[-1]):
         centre = centre[:-1]
-    # Evenly spaced points along the centre line (the track's waypoints are not).
+    # Evenly spaced points along the centre line (the track's waypoints are not): the line's points every
+    # SPACING metres, and a coarser set (every QP_SPACING metres, at most QP_POINTS) to place the line on.
     closed = np.vstack([centre, centre[:1]])
     s = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))]
     n = int(min(max(s[-1] / SPACING, 60), 250))
-    u = np.linspace(0.0, s[-1], n, endpoint=False)
+    m = int(min(max(s[-1] / QP_SPACING, 30), QP_POINTS))
+    u = np.linspace(0.0, s[-1], m, endpoint=False)
     P = np.column_stack([np.interp(u, s, closed[:, 0]), np.interp(u, s, closed[:, 1])])
-    # Each line point is its centre point moved sideways by a (|a| <= half the width - MARGIN), chosen to
-    # minimise the line's squared curvature: the sideways (normal) part of its second differences, plus a
-    # little (SMOOTHING) of the whole second difference so that points do not bunch up at the apexes.
+    # Each coarse point is moved sideways by a (|a| <= half the width - MARGIN), chosen to minimise the line's
+    # squared curvature: the sideways (normal) part of its second differences, plus a little (SMOOTHING) of the
+    # whole second difference so that points do not bunch up at the apexes. A small quadratic program
+    # (m <= 100 unknowns), so the first call stays fast even on a busy machine.
     tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     limit = max(0.5 * track_width - MARGIN, 0.0)
-    eye = np.eye(n)
+    eye = np.eye(m)
     second = np.roll(eye, -1, 1) - 2 * eye + np.roll(eye, 1, 1)
     B = second * (normal @ normal.T)  # normal part of the second differences, per unit of offset
     b = normal[:, 0] * (second @ P[:, 0]) + normal[:, 1] * (second @ P[:, 1])
@@ -83,6 +87,18 @@ def racing_line(waypoints, track_width):
     H = normal[:, 0, None] * M * normal[None, :, 0] + normal[:, 1, None] * M * normal[None, :, 1]
     g = normal[:, 0] * (M @ P[:, 0]) + normal[:, 1] * (M @ P[:, 1])
     a = _box_qp(B.T @ B + SMOOTHING * H + 1e-9 * eye, B.T @ b + SMOOTHING * g, limit)
+    # Onto the fine points: the offsets by trigonometric (Fourier) interpolation, smooth round the loop, and
+    # the centre line and its normals at the fine points.
+    spectrum = np.fft.rfft(a)
+    fine = np.zeros(n // 2 + 1, dtype=complex)
+    k = min(len(spectrum), len(fine))
+    fine[:k] = spectrum[:k]
+    a = np.clip(np.fft.irfft(fine, n) * (n / m), -limit, limit)
+    u = np.linspace(0.0, s[-1], n, endpoint=False)
+    P = np.column_stack([np.interp(u, s, closed[:, 0]), np.interp(u, s, closed[:, 1])])
+    tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     line = P + a[:, None] * normal
     # Curvature over ±3 points (±0.3 m), then the fastest speed profile of a point mass on the line:
     # the grip limit v²κ <= share·μg, then accelerate forwards and brake backwards within the car's limits.
