@@ -302,18 +302,13 @@ def test_race_templates_are_deepracer_files_within_the_console_ranges(tmp_path: 
 
 
 def _race_reward_module():
-    import importlib.util
+    """The race template's reward_function.py as a module (its racing_line is tested directly)."""
+    import types
 
     from drlocal.templates import template_files
 
-    path = Path(__file__).parent / "_race_reward_template.py"
-    spec = importlib.util.spec_from_file_location("race_reward", path)
-    path.write_text(template_files("race")["custom_files/reward_function.py"])
-    try:
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        path.unlink()
+    mod = types.ModuleType("race_reward")
+    exec(compile(template_files("race")["custom_files/reward_function.py"], "reward_function.py", "exec"), mod.__dict__)
     return mod
 
 
