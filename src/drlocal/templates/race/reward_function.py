@@ -53,6 +53,13 @@ def _box_qp(H, g, limit):
     return a
 
 
+def _normals(P):
+    """Unit left normals (n, 2) of a closed polyline (n, 2), from its central differences."""
+    tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    return np.column_stack([-tangent[:, 1], tangent[:, 0]])
+
+
 def racing_line(waypoints, track_width):
     """Racing line points (n, 2) [m], target speeds (n,) [m/s] and the line's ideal lap time [s]."""
     key = (len(waypoints), round(waypoints[0][0], 4), round(waypoints[0][1], 4), round(track_width, 4))
@@ -75,9 +82,7 @@ def racing_line(waypoints, track_width):
     # squared curvature: the sideways (normal) part of its second differences, plus a little (SMOOTHING) of the
     # whole second difference so that points do not bunch up at the apexes. A small quadratic program
     # (m <= 100 unknowns), so the first call stays fast even on a busy machine.
-    tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
-    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    normal = _normals(P)
     limit = max(0.5 * track_width - MARGIN, 0.0)
     eye = np.eye(m)
     second = np.roll(eye, -1, 1) - 2 * eye + np.roll(eye, 1, 1)
@@ -96,9 +101,7 @@ def racing_line(waypoints, track_width):
     a = np.clip(np.fft.irfft(fine, n) * (n / m), -limit, limit)
     u = np.linspace(0.0, s[-1], n, endpoint=False)
     P = np.column_stack([np.interp(u, s, closed[:, 0]), np.interp(u, s, closed[:, 1])])
-    tangent = np.roll(P, -1, 0) - np.roll(P, 1, 0)
-    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    normal = _normals(P)
     line = P + a[:, None] * normal
     # Curvature over ±3 points (±0.3 m), then the fastest speed profile of a point mass on the line:
     # the grip limit v²κ <= share·μg, then accelerate forwards and brake backwards within the car's limits.
