@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,12 +61,23 @@ def _node_ports() -> list[str]:
             f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}"]
 
 
+#: The running cluster's Ray temp folder (its logs), for failure messages.
+_CLUSTER_TEMP: list[str] = []
+
+
+def _client_server_logs() -> str:
+    """The head's Ray Client server logs (why a client's server did not start), for a failure message."""
+    logs = [p for t in _CLUSTER_TEMP for p in sorted(Path(t).glob("session_*/logs/ray_client_server*.err"))]
+    return "".join(f"\n--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A two-node Ray cluster on 127.0.0.1; yields (GCS address, Ray Client address)."""
     if not RAY.exists():
         pytest.skip("the `ray` command is missing")
     temp = tempfile.mkdtemp(prefix="rt")  # short: Ray's socket paths must stay under the OS limit
+    _CLUSTER_TEMP[:] = [temp]
     env = dict(os.environ)  # with the token set at import (above)
     port, client_port = _free_port(), _free_port()
     gcs = f"127.0.0.1:{port}"
@@ -260,7 +272,7 @@ def test_multi_config_on_a_two_node_cluster_through_ray_client(cluster, tmp_path
     r = subprocess.run([sys.executable, "-m", "drlocal.cli", "train", "--plain", "--no-report", "--address", client],
                        cwd=root, capture_output=True, text=True, timeout=600,
                        env={**os.environ, "COLUMNS": "200", "RAY_ADDRESS": ""})
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr + _client_server_logs()
     assert "2 node(s) used" in r.stdout and "reinvent_base, reInvent2019_track" in r.stdout
     from deepracer.logs import DeepRacerLog
 
@@ -285,7 +297,8 @@ def _cli(root: Path, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "COLUMNS": "200", "RAY_ADDRESS": ""})
 
 
-@pytest.mark.parametrize("case", ["too-many-workers", "missing-worker-file", "unknown-track", "unreachable-address"])
+@pytest.mark.parametrize("case", ["too-many-workers", "missing-worker-file", "unknown-track", "unreachable-address",
+                                  "not-ray-client"])
 def test_bad_scale_configuration_stops_before_any_work(tmp_path: Path, case: str) -> None:
     root = _folder(tmp_path, episodes=3, workers=2, multi=case in ("missing-worker-file", "unknown-track"))
     if case == "too-many-workers":
@@ -295,8 +308,30 @@ def test_bad_scale_configuration_stops_before_any_work(tmp_path: Path, case: str
     elif case == "unknown-track":
         (root / "worker-2.env").write_text("DR_WORLD_NAME=no_such_track\n")
         r, expect = _cli(root), "worker-2.env: DR_WORLD_NAME=no_such_track: Unknown track"
-    else:
+    elif case == "unreachable-address":
         r, expect = _cli(root, "--address", f"ray://127.0.0.1:{_free_port()}"), "does not answer"
+    else:  # a port that accepts and hangs up (another service, a wrong port): Ray Client times out after 30 s
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            stop = threading.Event()
+
+            def hang_up() -> None:
+                listener.settimeout(0.2)
+                while not stop.is_set():
+                    try:
+                        listener.accept()[0].close()
+                    except OSError:
+                        pass
+
+            thread = threading.Thread(target=hang_up, daemon=True)
+            thread.start()
+            try:
+                r = _cli(root, "--address", f"ray://127.0.0.1:{listener.getsockname()[1]}")
+            finally:
+                stop.set()
+                thread.join()
+        expect = "accepts connections but no Ray Client server answered there"
     out = r.stdout + r.stderr
     assert r.returncode != 0 and expect in out, out
     assert "Traceback" not in out and out.count("error:") == 1 and "node(s)" not in out  # no Ray was started
@@ -328,7 +363,7 @@ def test_a_sweep_runs_its_variants_on_both_nodes_and_isolates_failures(cluster, 
     cmd = [sys.executable, "-m", "drlocal.cli", "sweep", "sweep.yaml"]
     env = {**os.environ, "COLUMNS": "250", "RAY_ADDRESS": ""}
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr + _client_server_logs()
     assert "2 node(s)" in r.stdout and "4 variant(s), 2 at a time, 2 CPU(s) each" in r.stdout
     results = {k: json.loads((root / "experiments" / f"s-{k}" / "sweep-result.json").read_text()) for k in range(1, 9)}
     # grid order: discount, reward, track; the unknown track fails on this machine before anything is sent

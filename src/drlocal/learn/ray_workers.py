@@ -4,7 +4,10 @@ Imported only when a training has more than one worker or learner: one worker ne
 
 * `connect()` starts a private Ray on this machine, or joins a cluster (`--address`, else RAY_ADDRESS):
   `ray://host:10001` (Ray Client) or `host:6379` (the head's GCS). An address that does not answer
-  stops with one line before anything starts (Ray itself would retry for minutes).
+  stops with one line before anything starts (Ray itself would retry for minutes). A Ray Client
+  connection the head refuses while it starts this client's server (a busy head: the server process
+  exits before it is up) is tried again, `CLIENT_TRIES` times in all, then stops with one line; a port
+  that accepts connections but is not Ray Client stops with one line too.
 * `RayWorkerPool` creates one actor per worker from its `WorkerSpec` (the reward function's source,
   the model metadata, the track and the worker's run config travel with it: nothing assumes a
   shared disk), sends each iteration's acting weights once (`ray.put`, shared by all workers of a
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -32,6 +36,8 @@ from drlocal.learn.workers import Rollout, RolloutWorker, WorkerSpec
 
 #: Replacement actors tried for one worker within one iteration before training stops.
 MAX_REPLACEMENTS = 3
+#: Connections tried through Ray Client (ray://) before giving up; the pause between them doubles from 2 s.
+CLIENT_TRIES = 3
 #: How long workers may take to start (import torch, compile the simulator's kernels) [s].
 START_TIMEOUT_S = 600.0
 
@@ -54,13 +60,51 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
                  "machine.") from None
 
 
+def _join(address: str, say: Callable[[str], None]) -> None:
+    """`ray.init(address)`; through Ray Client, tried again when the head fails to start this client's server.
+
+    Ray Client's head (its proxier) starts one server process per connecting client; on a loaded head that
+    process can exit before it is up, and `ray.init` raises ConnectionAbortedError ("Initialization failure
+    from server"). Nothing was started for us then, so joining again is safe."""
+    pause = 2.0
+    for attempt in range(1, CLIENT_TRIES + 1):
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, configure_logging=True)
+            return
+        except ConnectionError as exc:
+            if not address.startswith("ray://"):
+                raise
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = lines[-1] if lines else type(exc).__name__
+            if not isinstance(exc, ConnectionAbortedError):  # no Ray Client answered at all: no point retrying
+                raise DrlocalError(
+                    f"{address} accepts connections but no Ray Client server answered there ({reason}); nothing "
+                    "was started.",
+                    hint="give the head's Ray Client port (`ray start --head` opens 10001; "
+                         "--ray-client-server-port changes it), or its GCS address HEAD:6379 from a machine of "
+                         "the cluster.") from None
+            if attempt == CLIENT_TRIES:
+                raise DrlocalError(
+                    f"the Ray cluster at {address} answers but did not start a Ray Client server for this "
+                    f"connection ({CLIENT_TRIES} tries): {reason}",
+                    hint="look at ray_client_server_*.err in the head's Ray logs (/tmp/ray/session_latest/logs); "
+                         "a busy or out-of-memory head is the usual cause. Or join by the GCS address "
+                         "(--address HEAD:6379) from a machine of the cluster.") from None
+            say(f"Ray Client: the head did not start a server for this connection ({reason}); trying again "
+                f"in {pause:g} s ({attempt}/{CLIENT_TRIES})")
+            if ray.is_initialized():
+                ray.shutdown()
+            time.sleep(pause)
+            pause *= 2
+
+
 def connect(address: str | None, cpus_needed: int, say: Callable[[str], None]) -> str:
     """Start or join Ray; returns a description of where the actors run. Checks the cluster has the CPUs."""
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         if address:
             _reachable(address)
-            ray.init(address=address, logging_level=logging.WARNING, configure_logging=True)
+            _join(address, say)
         else:
             ray.init(num_cpus=max(os.cpu_count() or 1, cpus_needed), include_dashboard=False,
                      logging_level=logging.WARNING, configure_logging=True)
