@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-MARGIN = 0.02  # [m] the line keeps the car's centre this far inside the track's border
+MARGIN = 0.08  # [m] the line keeps the car's centre this far inside the track's border (about the car's half-track)
 SMOOTHING = 0.1  # weight of the whole second differences beside the curvature (keeps the points evenly spaced)
 GRIP = 0.5 * 9.81  # [m/s²] lateral grip of the DeepRacer tyres (μ = 0.5 in Gazebo)
 GRIP_SHARE = 0.9  # target speeds use 90 % of it: a margin for the 0.5 s steering lag
