@@ -7,7 +7,7 @@ needs and the car can act on at once:
 * where to drive: close to a racing line, computed once per track from params["waypoints"] and
   params["track_width"]: the centre line moved sideways within the road so that its squared curvature is
   least (the classic minimum-curvature line: out wide before a corner, the apex on the inside, out wide
-  after it). On reInvent2019_track it uses the whole width, up to 0.51 m off the centre line;
+  after it). On reInvent2019_track it uses the whole width, up to 0.45 m off the centre line;
 * how fast: the speed a car with the DeepRacer's grip (μ = 0.5) and acceleration can hold at that point
   of the line.
 
