@@ -141,6 +141,9 @@ class S3Server:
         self._proc: subprocess.Popen | None = None
         self._log_offset = 0
         self._ever_started = False
+        # volumes the master knew of when the server was last stopped: a restart is ready only once the volume
+        # server has registered them again (until then S3 answers list_buckets, but reads give InternalError)
+        self._volumes_at_stop = 0
         self._write_s3_config()
         self._assign_ports()
 
@@ -267,6 +270,7 @@ class S3Server:
                 if not bind_clash or attempt == attempts - 1:
                     raise exc
                 shutil.rmtree(self.data_dir, ignore_errors=True)  # never served: nothing to keep
+                self._volumes_at_stop = 0
                 self.data_dir.mkdir()
                 self._assign_ports()
         raise AssertionError("unreachable")
@@ -309,7 +313,10 @@ class S3Server:
                 raise RuntimeError(f"weed exited with status {rc} while starting\n{self._log_report()}")
             try:
                 probe.list_buckets()
-                return
+                volumes = self._volume_count()
+                if volumes >= self._volumes_at_stop:
+                    return
+                last = f"the volume server has registered {volumes} of its {self._volumes_at_stop} volumes"
             except ClientError as exc:
                 last = f"{exc.response.get('Error', {}).get('Code')}: {exc}"
             except BotoCoreError as exc:
@@ -321,12 +328,25 @@ class S3Server:
                 )
             time.sleep(0.1)
 
+    def _volume_count(self) -> int:
+        """Volumes the master currently knows of (its /dir/status), -1 when it does not answer."""
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports['master']}/dir/status", timeout=3) as r:
+                topology = json.load(r)["Topology"]
+        except (OSError, ValueError, KeyError):
+            return -1
+        return sum(node.get("Volumes", 0) for dc in topology.get("DataCenters") or []
+                   for rack in dc.get("Racks") or [] for node in rack.get("DataNodes") or [])
+
     def stop(self) -> None:
         """SIGTERM the process group and wait (SIGKILL after stop_timeout). Data stays in data_dir."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         if proc.poll() is None:
+            self._volumes_at_stop = max(self._volume_count(), 0)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:
