@@ -32,6 +32,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -330,8 +331,6 @@ class S3Server:
 
     def _volume_count(self) -> int:
         """Volumes the master currently knows of (its /dir/status), -1 when it does not answer."""
-        import urllib.request
-
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.ports['master']}/dir/status", timeout=3) as r:
                 topology = json.load(r)["Topology"]
