@@ -1,7 +1,7 @@
 """The racer's benchmark: a race template trained from scratch for 30 minutes, then a 3-lap race.
 
-`drlocal init --template race` (11 discrete actions 1.8-4 m/s, the racing-line reward, γ = 0.999, 3 epochs,
-best checkpoint by lap time; see src/drlocal/templates/race/RACE-TEMPLATE.md) on reInvent2019_track, trained
+`drlocal init --template race` (11 discrete actions 1.8-4 m/s, the racing-line reward paying speed², γ = 0.99,
+3 epochs, best checkpoint by lap time; see src/drlocal/templates/race/RACE-TEMPLATE.md) on reInvent2019_track, trained
 for `--minutes` on this machine, then its best checkpoint races 3 continuous laps with DRfC's resets.
 
 Usage: python benchmarks/race.py [--template race|race-continuous] [--minutes 30] [--seed 0 | --seeds 0,1,2]

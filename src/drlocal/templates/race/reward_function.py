@@ -1,8 +1,8 @@
 """drlocal race template: follow a racing line at the speed the tyres allow.
 
-DeepRacer calls reward_function(params) 15 times per simulated second; PPO maximises the (almost
-undiscounted, γ = 0.999) sum over an episode. This reward says, at every step, two things a fast lap
-needs and the car can act on at once:
+DeepRacer calls reward_function(params) 15 times per simulated second; PPO maximises the discounted
+(γ = 0.99) sum over an episode. This reward says, at every step, two things a fast lap needs and the car
+can act on at once:
 
 * where to drive: close to a racing line, computed once per track from params["waypoints"] and
   params["track_width"]: the centre line moved sideways within the road so that its squared curvature is
@@ -11,10 +11,12 @@ needs and the car can act on at once:
 * how fast: the speed a car with the DeepRacer's grip (μ = 0.5) and acceleration can hold at that point
   of the line.
 
-Each step pays in proportion to the commanded speed, so a lap's total is about its length times how well
-it kept line and pace: a slower lap is never paid more (drlocal train checks this every iteration). The
-lap bonus at the finish is larger for fewer steps. Only math and numpy are used; both are available to
-reward functions on the DeepRacer console, DeepRacer-on-AWS and DRfC. The line needs a closed loop track.
+Each step pays in proportion to the commanded speed squared, i.e. per metre in proportion to the speed,
+so a lap's total is about its length times how well it kept line and pace times how fast it went: a
+slower lap is never paid more (drlocal train checks this every iteration), and a lap 10 % faster is paid
+about 10 % more, so speed is worth some risk. The lap bonus at the finish is larger for fewer steps.
+Only math and numpy are used; both are available to reward functions on the DeepRacer console,
+DeepRacer-on-AWS and DRfC. The line needs a closed loop track.
 """
 
 import math
@@ -138,8 +140,9 @@ def reward_function(params):
     on_line = max(0.0, 1.0 - math.sqrt(dist2[i]) / (LINE_TOLERANCE * width))
     # 1 at the target speed of that point of the line, 0 at 1.5 m/s faster or slower.
     pace = max(0.0, 1.0 - abs(params["speed"] - target[i]) / PACE_TOLERANCE)
-    # Paid per metre, not per step: the commanded speed times the mean of the two terms (0..1).
-    reward = 0.5 * (on_line + pace) * params["speed"] / TOP_SPEED
+    # The mean of the two terms (0..1) times the commanded speed squared (as a share of 4 m/s): per metre that
+    # is in proportion to the speed, so the faster of two equally clean laps earns more.
+    reward = 0.5 * (on_line + pace) * (params["speed"] / TOP_SPEED) ** 2
     # The lap bonus, once, at the finish: 20 x (112.5 steps / steps taken), i.e. 20 for a 7.5 s lap.
     if params["progress"] >= 100.0:
         reward += 20.0 * (15.0 * 7.5 / max(params["steps"], 1.0))
