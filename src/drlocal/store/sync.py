@@ -188,10 +188,11 @@ class BucketMirror:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
-            except DrlocalError as exc:
+            except Exception as exc:  # DrlocalError, or anything unforeseen: the waiting trainer must hear of it
                 with self._cond:
                     self._busy = False
-                    self.failed = exc
+                    self.failed = exc if isinstance(exc, DrlocalError) else DrlocalError(
+                        f"uploading {op.key} to {self.remote.url} failed: {type(exc).__name__}: {exc}")
                     self._cond.notify_all()
                 return
             backoff = 0.5
