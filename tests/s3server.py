@@ -240,6 +240,9 @@ class S3Server:
             "-s3.autoCreateBucket=false",
             "-master.telemetry=false",
             f"-master.volumeSizeLimitMB={self.volume_size_limit_mb}",
+            # a fixed cap: the default (0) is free disk / volume size, so on a disk with a few GB free a restarted
+            # server may count fewer allowed volumes than it has, and refuse new ones (InternalError on writes)
+            "-volume.max=1000",
             "-volume.preStopSeconds=0",
             f"-filer.localSocket={self.root / 'filer.sock'}",
             f"-s3.localSocket={self.root / 's3.sock'}",

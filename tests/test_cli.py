@@ -298,3 +298,23 @@ def test_the_command_line_starts_without_torch() -> None:
     code = "import sys, drlocal.cli; print(sorted(m for m in ('torch', 'ray', 'tensorflow') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="POSIX signal")
+def test_sigusr1_prints_every_threads_stack_and_the_run_goes_on() -> None:
+    """`kill -USR1 <pid>` on a drlocal process: the stacks of all its threads on stderr, then it carries on."""
+    code = (
+        "import os, signal, threading, time\n"
+        "from drlocal.cli import _stacks_on_sigusr1\n"
+        "_stacks_on_sigusr1()\n"
+        "def uploader_like():\n    time.sleep(5)\n"
+        "threading.Thread(target=uploader_like, name='drlocal-upload', daemon=True).start()\n"
+        "time.sleep(0.2)\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+        "time.sleep(0.2)\n"
+        "print('still running')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "still running"
+    assert "Current thread" in res.stderr and "uploader_like" in res.stderr  # the main thread and the other one

@@ -250,6 +250,16 @@ def test_viewer_during_a_real_training_run(tmp_path: Path) -> None:
             assert err.code == 404 and b"episode 99" in err.read()
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: training keeps its last finished iteration and stops
-        out, _ = proc.communicate(timeout=120)
+        try:
+            out, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            # seen once in ~20 runs on a loaded machine: say where the process was (its threads' stacks, printed
+            # by drlocal's SIGUSR1 handler) before failing
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(3)
+            proc.kill()
+            out, _ = proc.communicate()
+            raise AssertionError(f"no exit within 120 s of Ctrl-C; the end of its output, with every thread's "
+                                 f"stack:\n{out[-12000:]}") from None
     assert proc.returncode == 0, out
     assert "interrupted: keeping checkpoint" in out

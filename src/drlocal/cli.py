@@ -663,8 +663,20 @@ _analyze.register(app, console, _load_job)
 _race_cli.register(app, console, _load_job)
 
 
+def _stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to stderr and the run goes on: where a run that looks
+    stuck is (the standard library's faulthandler; POSIX only, and only when stderr is a real file or pipe)."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        with contextlib.suppress(ValueError, OSError, AttributeError, RuntimeError):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def main() -> None:
     """Entry point: run the app, turning DrlocalError into one readable message and exit status 1."""
+    _stacks_on_sigusr1()
     try:
         app()
     except DrlocalError as exc:
