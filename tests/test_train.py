@@ -235,3 +235,27 @@ def test_resume_continues_the_random_streams(tmp_path: Path) -> None:
     # drlocal's racer log (the report's σ, lap trend) continues across the resume: the same entries
     logs = [json.loads((m.root / "metrics" / "drlocal-racer.json").read_text())["iterations"] for m in (a, b)]
     assert [e["iteration"] for e in logs[1]] == [1, 2, 3, 4] and logs[0] == logs[1]
+
+
+def test_ctrl_c_stops_at_the_iteration_boundary_even_when_the_interrupt_is_swallowed(tmp_path: Path) -> None:
+    """`drlocal train`'s Ctrl-C handler: a KeyboardInterrupt that some code catches and drops (here the iteration
+    callback) still stops training after that iteration, keeping it; the default handler is back afterwards."""
+    from drlocal.cli import _ctrl_c_stops
+
+    job = load_job(small_job(tmp_path), environ={})
+    messages: list[str] = []
+    swallowed: list[int] = []
+
+    def on_iteration(report) -> None:
+        try:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C while a callback runs that swallows what it raises
+        except KeyboardInterrupt:
+            swallowed.append(report.iteration)
+
+    trainer = Trainer(job, max_iterations=5, seed=2, on_iteration=on_iteration, on_message=messages.append)
+    with _ctrl_c_stops(trainer):
+        state = trainer.train()
+    assert swallowed == [1] and state.iteration == 1 and state.checkpoint == 1
+    assert any("interrupted: keeping checkpoint 1" in m for m in messages)
+    assert trainer.store.resolve_checkpoint("last").number == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -167,6 +167,10 @@ class Trainer:
     ) -> None:
         self.job = job
         self.minutes = minutes
+        # Set from another thread or a signal handler (the CLI's Ctrl-C) to stop at the next iteration boundary,
+        # keeping the last finished iteration: the same ending as a KeyboardInterrupt, which it backs up should the
+        # interrupt be raised where something swallows it.
+        self.stop_requested = False
         self.seed = seed
         self.device = device or pick_device()
         self.on_iteration = on_iteration or (lambda r: None)
@@ -618,6 +622,8 @@ class Trainer:
         base_steps = self.state.env_steps
         try:
             while self.state.iteration < self.iterations_total:
+                if self.stop_requested:
+                    raise KeyboardInterrupt
                 if self.minutes is not None and (time.perf_counter() - t_start) / 60.0 >= self.minutes:
                     self.say(f"time budget of {self.minutes:g} min reached")
                     break
