@@ -255,11 +255,16 @@ def test_viewer_during_a_real_training_run(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             # seen once in ~20 runs on a loaded machine: say where the process was (its threads' stacks, printed
             # by drlocal's SIGUSR1 handler) before failing
+            try:  # SIGINT (bit 1) pending/blocked/ignored, or caught (then the handler ran and training went on)?
+                status = [ln for ln in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                          if ln.startswith(("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))]
+            except OSError:
+                status = []
             proc.send_signal(signal.SIGUSR1)
             time.sleep(3)
             proc.kill()
             out, _ = proc.communicate()
-            raise AssertionError(f"no exit within 120 s of Ctrl-C; the end of its output, with every thread's "
-                                 f"stack:\n{out[-12000:]}") from None
+            raise AssertionError(f"no exit within 120 s of Ctrl-C ({' '.join(status)}); the end of its output, "
+                                 f"with every thread's stack:\n{out[-12000:]}") from None
     assert proc.returncode == 0, out
     assert "interrupted: keeping checkpoint" in out
