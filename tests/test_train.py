@@ -242,6 +242,16 @@ def test_ctrl_c_stops_at_the_iteration_boundary_even_when_the_interrupt_is_swall
     callback) still stops training after that iteration, keeping it; the default handler is back afterwards."""
     from drlocal.cli import _ctrl_c_stops
 
+    # a test run started in the background (`cmd &` in a script) inherits SIGINT ignored, which _ctrl_c_stops
+    # rightly leaves alone: give this process Python's default handler, as an interactive `drlocal train` has
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _swallowed_ctrl_c_run(tmp_path, _ctrl_c_stops)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _swallowed_ctrl_c_run(tmp_path: Path, _ctrl_c_stops) -> None:
     job = load_job(small_job(tmp_path), environ={})
     messages: list[str] = []
     swallowed: list[int] = []

@@ -215,9 +215,16 @@ def test_viewer_during_a_real_training_run(tmp_path: Path) -> None:
     from test_train import small_job
 
     root = small_job(tmp_path / "run")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "drlocal.cli", "train", "--iterations", "40", "--view", "--port", "0", "--plain"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Ctrl-C as at a terminal: a test run started in the background (`cmd &` in a script, as a CI job may be)
+    # ignores SIGINT, and the child would inherit that; with a Python handler here the child starts with the
+    # default disposition (exec resets caught signals), so Python gives it its KeyboardInterrupt handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "drlocal.cli", "train", "--iterations", "40", "--view", "--port", "0", "--plain"],
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         url, seen, t0 = None, [], time.monotonic()
         assert proc.stdout is not None
