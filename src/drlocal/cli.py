@@ -670,9 +670,9 @@ def _ctrl_c_stops(trainer: Any) -> Iterator[None]:
     """Ctrl-C stops `trainer` with its last finished iteration kept, even if the KeyboardInterrupt is lost.
 
     The interrupt is raised wherever the main thread happens to be; code that swallows it there (a finalizer, a
-    library's broad except) would let training run on, as a CI run once showed (SIGINT sent at iteration 3,
-    iteration 29 two minutes later). So the handler also sets `trainer.stop_requested`, which the loop checks at
-    every iteration boundary. A second Ctrl-C raises again; only Python's default handler is replaced."""
+    library's or a callback's broad except) would let training run on. So the handler also sets
+    `trainer.stop_requested`, which the loop checks at every iteration boundary. A second Ctrl-C raises again.
+    Only Python's default handler is replaced: an ignored SIGINT (`nohup`, `cmd &` in a script) stays ignored."""
     import signal
     import threading
 
