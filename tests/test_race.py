@@ -216,7 +216,7 @@ def test_racer_diagnostics_read_sigma_clipping_trend_and_slow_laps() -> None:
     from drlocal.learn.diagnostics import RacerMonitor
     from drlocal.templates import template_files
 
-    md_text = template_files("race-continuous")["custom_files/model_metadata.json"]  # ±30°, 1-4 m/s
+    md_text = template_files("race-continuous")["custom_files/model_metadata.json"]  # ±25°, 1.5-4 m/s
     md = load_model_metadata(json.loads(md_text))
     mon = RacerMonitor(md)
     # 10 samples: steering clipped in 3 (|a| > 1; exactly 1.0 is not clipped), speed in 1
@@ -226,7 +226,7 @@ def test_racer_diagnostics_read_sigma_clipping_trend_and_slow_laps() -> None:
         finals = [{"status": "lap_complete", "steps": t * 15, "reward": 2.0 * t, "progress": 100.0},
                   {"status": "off_track", "steps": 30, "reward": 1.0, "progress": 20.0}]
         d = mon.update(it, acts, finals, 1 / 15, np.log([0.5, 0.2]))
-    assert d.action_sigma == pytest.approx((15.0, 0.3))  # σ_norm × half range: 0.5 × 30°, 0.2 × 1.5 m/s
+    assert d.action_sigma == pytest.approx((12.5, 0.25))  # σ_norm × half range: 0.5 × 25°, 0.2 × 1.25 m/s
     assert d.clipped_share == pytest.approx((0.3, 0.1))
     assert d.lap_trend_s == pytest.approx(-0.5)
     assert d.lap_reward_r == pytest.approx(1.0) and not d.slow_laps_paid  # 4 laps: below the 8-lap minimum
@@ -255,7 +255,7 @@ def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None
                  seed=0, on_iteration=reports.append)
     tr.train()
     sigma = tr.model.log_std.detach().exp().numpy()
-    assert reports[0].racer.action_sigma == pytest.approx((sigma[0] * 30.0, sigma[1] * 1.5), rel=1e-6)
+    assert reports[0].racer.action_sigma == pytest.approx((sigma[0] * 25.0, sigma[1] * 1.25), rel=1e-6)
     steer, speed = reports[0].racer.clipped_share
     assert 0.15 < steer < 0.5 and 0.15 < speed < 0.5  # σ ≈ 1 at the start: ~32 % of N(0, 1) lies outside ±1
     # the report reads the same from the simtrace: commands at a bound of the range are clipped samples
@@ -266,12 +266,12 @@ def test_a_continuous_iteration_reports_the_policy_sigma(tmp_path: Path) -> None
     live = cols["episode_status"] != "prepare"
     at = lambda v, lo, hi: (np.isclose(v, lo, atol=1e-3) | np.isclose(v, hi, atol=1e-3))[live].mean()  # noqa: E731
     html = build_report(prefix, tmp_path / "report", track=tr.track).read_text()
-    row = f"<td>0</td><td>{int(live.sum())}</td><td>{at(cols['steer'], -30, 30):.0%}</td>" \
-          f"<td>{at(cols['throttle'], 1, 4):.0%}</td><td>{sigma[0] * 30:.1f}°</td><td>{sigma[1] * 1.5:.2f}m/s</td>"
+    row = f"<td>0</td><td>{int(live.sum())}</td><td>{at(cols['steer'], -25, 25):.0%}</td>" \
+          f"<td>{at(cols['throttle'], 1.5, 4):.0%}</td><td>{sigma[0] * 25:.1f}°</td><td>{sigma[1] * 1.25:.2f}m/s</td>"
     log = json.loads((prefix / "metrics" / "drlocal-racer.json").read_text())
-    assert log["iterations"][0]["action_sigma"] == pytest.approx([sigma[0] * 30, sigma[1] * 1.5])
+    assert log["iterations"][0]["action_sigma"] == pytest.approx([sigma[0] * 25, sigma[1] * 1.25])
     assert "Clipped samples (continuous actions)" in html and row in html.replace("\n", "").replace(" ", "")
-    assert abs(at(cols["steer"], -30, 30) - steer) < 0.05 and abs(at(cols["throttle"], 1, 4) - speed) < 0.05
+    assert abs(at(cols["steer"], -25, 25) - steer) < 0.05 and abs(at(cols["throttle"], 1.5, 4) - speed) < 0.05
 
 
 
@@ -296,7 +296,10 @@ def test_race_templates_are_deepracer_files_within_the_console_ranges(tmp_path: 
         speeds = [a["speed"] for a in md["action_space"]]
         assert [a["index"] for a in md["action_space"]] == list(range(11)) and min(speeds) == 1.8 and max(speeds) == 4
     else:
-        assert md["action_space"]["speed"] == {"low": 1.0, "high": 4.0}
+        assert md["action_space"] == {"steering_angle": {"low": -25.0, "high": 25.0},
+                                      "speed": {"low": 1.5, "high": 4.0}}
+        # no entropy bonus: σ starts at the whole range and must fall (RACE-TEMPLATE.md)
+        assert hp["beta_entropy"] == 0.0 and hp["discount_factor"] == 0.99
     r = _cli(root, "reward", "test", "custom_files/reward_function.py", "--track", "reInvent2019_track")
     assert r.returncode == 0, r.stdout + r.stderr
 
