@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -98,13 +100,14 @@ def test_autoreset(mode: AutoresetMode) -> None:
     assert env.world.start_ndist[0] == pytest.approx(0.10)
 
 
-def test_stable_baselines3_ppo_runs_on_the_env() -> None:
+def test_stable_baselines3_ppo_runs_on_the_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     venv = make_vec_env(lambda: gym.make("drlocal/DeepRacer-v0", track="reinvent_base"), n_envs=2, seed=0)
     model = PPO("CnnPolicy", venv, n_steps=256, batch_size=64, n_epochs=1, seed=0, device="cpu",
                 policy_kwargs={"features_extractor_kwargs": {"features_dim": 64}})
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # SB3's logger otherwise leaves an SB3-<date> folder in /tmp
     model.learn(total_timesteps=2048)
     logs = model.logger.name_to_value
     for key in ("train/value_loss", "train/policy_gradient_loss", "train/entropy_loss"):

@@ -105,8 +105,9 @@ def _kernel_manager(tmp: Path) -> Any:
         "display_name": "drlocal test kernel", "language": "python",
         "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "IPYTHONDIR": str(tmp / "ipython")},
     }))
-    return AsyncKernelManager(kernel_name="drlocal-test", kernel_spec_manager=KernelSpecManager(
-        kernel_dirs=[str(spec.parent)]))
+    # the connection file goes in `tmp` too: by default jupyter_client leaves a tmpXXXX.json in /tmp per kernel
+    return AsyncKernelManager(kernel_name="drlocal-test", connection_file=str(tmp / "kernel-connection.json"),
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
 
 
 def _workdir(tmp: Path) -> Path:
