@@ -20,14 +20,15 @@ from drlocal.errors import DrlocalError
 from drlocal.store.objects import S3Bucket, S3Settings, StoreUnavailable
 from drlocal.store.sync import PENDING, BucketMirror
 
-ERRORS = {500: "InternalError", 403: "AccessDenied"}
+ERRORS = {500: "InternalError", 403: "AccessDenied", 404: "NoSuchBucket"}
 
 
 class Answers:
-    """What the endpoint answers: `fail` requests with `status`, then 200s; records the requests."""
+    """What the endpoint answers: `ok_first` 200s, then `fail` requests with `status`, then 200s; records the
+    requests."""
 
-    def __init__(self, status: int = 500, fail: int = 10**9) -> None:
-        self.status, self.fail = status, fail
+    def __init__(self, status: int = 500, fail: int = 10**9, ok_first: int = 0) -> None:
+        self.status, self.fail, self.ok_first = status, fail, ok_first
         self.requests: list[tuple[str, str]] = []
         self.objects: dict[str, bytes] = {}
         self.lock = threading.Lock()
@@ -42,7 +43,7 @@ def serve(answers: Answers) -> ThreadingHTTPServer:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with answers.lock:
                 answers.requests.append(("PUT", self.path))
-                failing = len(answers.requests) <= answers.fail
+                failing = answers.ok_first < len(answers.requests) <= answers.ok_first + answers.fail
                 if not failing:
                     answers.objects[self.path] = body
             if failing:
@@ -126,3 +127,64 @@ def test_the_upload_thread_waits_out_500s_and_uploads(endpoint, tmp_path: Path) 
     assert any("store not answering" in m for m in messages) and any("store back" in m for m in messages)
     assert answers.objects == {f"/bucket/model/{f.name}": f.read_bytes() for f in files}
     assert not (root / PENDING).exists()
+
+
+def _checkpoint_files(root: Path, count: int) -> list[Path]:
+    (root / "model").mkdir(parents=True)
+    files = [root / "model" / f"{k}_Step-{k}.ckpt.index" for k in range(count)]
+    for k, f in enumerate(files):
+        f.write_bytes(bytes([k]) * 1000)
+    return files
+
+
+def test_a_refusal_before_any_upload_stops_the_mirror_at_once(endpoint, tmp_path: Path) -> None:
+    # a wrong key or a missing bucket at the start of a run is one clear error, not ten minutes of retries
+    bucket = endpoint(Answers(403))
+    root = tmp_path / "bucket"
+    files = _checkpoint_files(root, 2)
+    mirror = BucketMirror(bucket, root, give_up_s=60, max_backoff_s=0.5)
+    t0 = time.monotonic()
+    mirror.publish(files)
+    assert not mirror.flush(timeout=30)
+    assert time.monotonic() - t0 < 10
+    assert isinstance(mirror.failed, DrlocalError) and "access denied" in str(mirror.failed)
+    with pytest.raises(DrlocalError, match="2 file\\(s\\) could not be uploaded"):
+        mirror.close(timeout=1)
+    assert (root / PENDING).is_file()  # both files stay queued for the next command
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_refusal_after_uploads_is_waited_out_like_an_outage(endpoint, tmp_path: Path, status: int) -> None:
+    # the store took this run's first file, then refuses (a server coming back answers 4xx for a moment, keys being
+    # rotated read as AccessDenied): training goes on and the files go up once it takes them again
+    answers = Answers(status, fail=3, ok_first=1)
+    bucket = endpoint(answers)
+    root = tmp_path / "bucket"
+    files = _checkpoint_files(root, 3)
+    messages: list[str] = []
+    mirror = BucketMirror(bucket, root, say=messages.append, give_up_s=60, max_backoff_s=0.5)
+    mirror.publish(files)
+    assert mirror.flush(timeout=30), mirror.failed
+    mirror.close(timeout=5)
+    assert mirror.failed is None and mirror.uploaded == 3
+    said = {403: "access denied", 404: "the bucket does not exist"}[status]
+    assert any("store refusing uploads" in m and said in m for m in messages)
+    assert any("store back" in m for m in messages)
+    assert len(answers.requests) == 3 + 3  # each file once, plus the three refused attempts
+    assert answers.objects == {f"/bucket/model/{f.name}": f.read_bytes() for f in files}
+    assert not (root / PENDING).exists()
+
+
+def test_a_refusal_that_lasts_fails_after_give_up_with_the_answer(endpoint, tmp_path: Path) -> None:
+    bucket = endpoint(Answers(404, ok_first=1))
+    root = tmp_path / "bucket"
+    files = _checkpoint_files(root, 2)
+    mirror = BucketMirror(bucket, root, give_up_s=1.5, max_backoff_s=0.3)
+    mirror.publish(files)
+    t0 = time.monotonic()
+    assert not mirror.flush(timeout=30)
+    assert 1.5 <= time.monotonic() - t0 < 15
+    msg = str(mirror.failed)
+    assert "has refused uploads for 2 s" in msg and "the bucket does not exist" in msg
+    with pytest.raises(DrlocalError, match="1 file\\(s\\) could not be uploaded"):
+        mirror.close(timeout=1)

@@ -9,8 +9,11 @@ drlocal writes every file of a run to a local folder first (atomic, as SageMaker
   not all there, even while later checkpoints are being written locally.
 * **Retries and buffering.** boto3 retries each request quickly; when the server still does not
   answer, the queue waits (backoff up to 15 s) and training goes on locally. The user is told
-  once when the store goes away and once when it is back. After `give_up_s` of continuous
-  failure `failed` is set; the trainer then stops cleanly at the next iteration boundary.
+  once when the store goes away and once when it is back. A refusal (no such bucket, access
+  denied) is one error at once while nothing has gone up yet; once the store has taken this
+  run's uploads it is waited out like silence, because a server restarting answers that way
+  for a moment. After `give_up_s` of continuous failure `failed` is set; the trainer then stops
+  cleanly at the next iteration boundary.
 * **Nothing lost.** The queue is persisted in `<working copy>/.drlocal-pending.json`; a later
   command on the same folder uploads what is left before anything else.
 * **Pull.** `pull(prefix, patterns)` downloads only objects that changed (ETag manifest) and never
@@ -170,31 +173,26 @@ class BucketMirror:
                 self._busy = True
             try:
                 self._apply(op)
-            except StoreUnavailable as exc:
-                now = time.monotonic()
-                with self._cond:
-                    self._busy = False
-                    if self.down_since is None:
-                        self.down_since = now
-                        self.say(f"[yellow]store not answering[/]: {exc}. Training goes on; {len(self._queue)} "
-                                 f"file(s) wait in {self.local_root} and are retried.")
-                    if now - self.down_since > self.give_up_s:
-                        self.failed = DrlocalError(f"{self.remote.url} has not answered for {self.give_up_s:.0f} s")
+            except Exception as exc:
+                refused = isinstance(exc, DrlocalError) and self.uploaded > 0
+                if not isinstance(exc, StoreUnavailable) and not refused:
+                    # a refusal before anything went up (no such bucket, access denied) or an unforeseen error:
+                    # the waiting trainer must hear of it now
+                    with self._cond:
+                        self._busy = False
+                        self.failed = exc if isinstance(exc, DrlocalError) else DrlocalError(
+                            f"uploading {op.key} to {self.remote.url} failed: {type(exc).__name__}: {exc}")
                         self._cond.notify_all()
-                        return
-                    if self._closed:
-                        self._cond.notify_all()
-                        return
+                    return
+                # Not answering, or refusing after it took this run's uploads: a store that worked is assumed to
+                # come back. A server going down or coming back can answer with a 4xx for a moment (CI once saw a
+                # SeaweedFS restart end a run this way), and rotated credentials read as AccessDenied for a while;
+                # training goes on locally meanwhile, and a refusal that lasts fails after give_up_s as silence does.
+                if not self._wait_out(exc, refused):
+                    return
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
-            except Exception as exc:  # DrlocalError, or anything unforeseen: the waiting trainer must hear of it
-                with self._cond:
-                    self._busy = False
-                    self.failed = exc if isinstance(exc, DrlocalError) else DrlocalError(
-                        f"uploading {op.key} to {self.remote.url} failed: {type(exc).__name__}: {exc}")
-                    self._cond.notify_all()
-                return
             backoff = 0.5
             with self._cond:
                 self._busy = False
@@ -208,6 +206,26 @@ class BucketMirror:
                     self.say(f"store back after {gone:.0f} s: uploading {len(self._queue) + 1} buffered file(s) "
                              f"to {self.remote.url}")
                 self._cond.notify_all()
+
+    def _wait_out(self, exc: BaseException, refused: bool) -> bool:
+        """Record one failed attempt of an outage; False (with `failed` set) once it has lasted `give_up_s`."""
+        now = time.monotonic()
+        with self._cond:
+            self._busy = False
+            if self.down_since is None:
+                self.down_since = now
+                what = "store refusing uploads" if refused else "store not answering"
+                self.say(f"[yellow]{what}[/]: {exc}. Training goes on; {len(self._queue)} file(s) wait in "
+                         f"{self.local_root} and are retried.")
+            if now - self.down_since > self.give_up_s:
+                what = "has refused uploads" if refused else "has not answered"
+                self.failed = DrlocalError(f"{self.remote.url} {what} for {self.give_up_s:.0f} s (last: {exc})")
+                self._cond.notify_all()
+                return False
+            if self._closed:
+                self._cond.notify_all()
+                return False
+        return True
 
     def _apply(self, op: _Op) -> None:
         if op.op == "delete":
