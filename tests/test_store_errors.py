@@ -87,6 +87,14 @@ def endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         server.server_close()
 
 
+def _checkpoint_files(root: Path, count: int) -> list[Path]:
+    (root / "model").mkdir(parents=True)
+    files = [root / "model" / f"{k}_Step-{k}.ckpt.index" for k in range(count)]
+    for k, f in enumerate(files):
+        f.write_bytes(bytes([k]) * 1000)
+    return files
+
+
 def test_a_500_through_upload_file_is_store_unavailable(endpoint, tmp_path: Path) -> None:
     answers = Answers(500)
     bucket = endpoint(answers)
@@ -112,10 +120,7 @@ def test_the_upload_thread_waits_out_500s_and_uploads(endpoint, tmp_path: Path) 
     answers = Answers(500, fail=3)
     bucket = endpoint(answers)
     root = tmp_path / "bucket"
-    (root / "model").mkdir(parents=True)
-    files = [root / "model" / f"{k}_Step-{k}.ckpt.index" for k in range(2)]
-    for k, f in enumerate(files):
-        f.write_bytes(bytes([k]) * 1000)
+    files = _checkpoint_files(root, 2)
     messages: list[str] = []
     mirror = BucketMirror(bucket, root, say=messages.append, give_up_s=60, max_backoff_s=0.5)
     t0 = time.monotonic()
@@ -127,14 +132,6 @@ def test_the_upload_thread_waits_out_500s_and_uploads(endpoint, tmp_path: Path) 
     assert any("store not answering" in m for m in messages) and any("store back" in m for m in messages)
     assert answers.objects == {f"/bucket/model/{f.name}": f.read_bytes() for f in files}
     assert not (root / PENDING).exists()
-
-
-def _checkpoint_files(root: Path, count: int) -> list[Path]:
-    (root / "model").mkdir(parents=True)
-    files = [root / "model" / f"{k}_Step-{k}.ckpt.index" for k in range(count)]
-    for k, f in enumerate(files):
-        f.write_bytes(bytes([k]) * 1000)
-    return files
 
 
 def test_a_refusal_before_any_upload_stops_the_mirror_at_once(endpoint, tmp_path: Path) -> None:
